@@ -1,0 +1,21 @@
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { PrismConfig } from "../config.ts"
+
+const InternalRoutes = Layer.mergeAll(
+  PrometheusMetrics.layerHttp({ path: "/metrics" }),
+  HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok"))
+)
+
+/** `/metrics` (Prometheus) and `/healthz` on the internal port, apart from the public API. */
+export const InternalServerLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* PrismConfig
+    return HttpRouter.serve(InternalRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provide(NodeHttpServer.layer(createServer, { port: config.internalPort, host: config.httpHost }))
+    )
+  })
+)

@@ -1,0 +1,69 @@
+import { Context, Effect, Layer, Metric, Schedule } from "effect"
+import * as M from "./metrics.ts"
+
+/**
+ * Per-packet counts are plain additions on the hot path; a fiber moves them into the
+ * Prometheus metrics every second, so counting costs no Effect per packet.
+ */
+export class MediaCounters {
+  packetsIn = 0
+  bytesIn = 0
+  packetsOut = 0
+  bytesOut = 0
+  droppedPublisherQueue = 0
+  droppedSubscriberQueue = 0
+  droppedWaitingForKeyframe = 0
+  droppedUnbound = 0
+  droppedNotConnected = 0
+  keyframeRequestsFromSubscribers = 0
+  keyframeRequestsToPublishers = 0
+  nacksFromSubscribers = 0
+  nacksToPublishers = 0
+  retransmissions = 0
+}
+
+export class Counters extends Context.Service<Counters, MediaCounters>()("prism/Counters") {
+  static readonly layer = Layer.effect(
+    Counters,
+    Effect.gen(function* () {
+      const counters = new MediaCounters()
+      const flushed = new MediaCounters()
+      const flush = Effect.gen(function* () {
+        const delta = (key: keyof MediaCounters) => {
+          const d = counters[key] - flushed[key]
+          flushed[key] = counters[key]
+          return d
+        }
+        const dropped = (reason: string) => Metric.withAttributes(M.packetsDropped, { reason })
+        yield* Metric.update(M.packetsIn, delta("packetsIn"))
+        yield* Metric.update(M.bytesIn, delta("bytesIn"))
+        yield* Metric.update(M.packetsOut, delta("packetsOut"))
+        yield* Metric.update(M.bytesOut, delta("bytesOut"))
+        yield* Metric.update(dropped("publisher_queue_full"), delta("droppedPublisherQueue"))
+        yield* Metric.update(dropped("subscriber_queue_full"), delta("droppedSubscriberQueue"))
+        yield* Metric.update(dropped("waiting_for_keyframe"), delta("droppedWaitingForKeyframe"))
+        yield* Metric.update(dropped("stale_binding"), delta("droppedUnbound"))
+        yield* Metric.update(dropped("not_connected"), delta("droppedNotConnected"))
+        yield* Metric.update(
+          Metric.withAttributes(M.keyframeRequests, { direction: "from_subscriber" }),
+          delta("keyframeRequestsFromSubscribers")
+        )
+        yield* Metric.update(
+          Metric.withAttributes(M.keyframeRequests, { direction: "to_publisher" }),
+          delta("keyframeRequestsToPublishers")
+        )
+        yield* Metric.update(
+          Metric.withAttributes(M.nacks, { direction: "from_subscriber" }),
+          delta("nacksFromSubscribers")
+        )
+        yield* Metric.update(
+          Metric.withAttributes(M.nacks, { direction: "to_publisher" }),
+          delta("nacksToPublishers")
+        )
+        yield* Metric.update(M.retransmissions, delta("retransmissions"))
+      })
+      yield* flush.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+      return counters
+    })
+  )
+}

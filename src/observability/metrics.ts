@@ -1,0 +1,40 @@
+import { Metric } from "effect"
+
+/** Prometheus metric definitions; names follow the `prism_<what>_<unit>` convention. */
+
+export const roomsOpen = Metric.gauge("prism_rooms", { description: "Rooms currently open" })
+export const participantsConnected = Metric.gauge("prism_participants", {
+  description: "Participants currently in a room"
+})
+export const publicationsActive = Metric.gauge("prism_publications", {
+  description: "Published audio and video tracks"
+})
+export const joinDuration = Metric.histogram("prism_join_duration_seconds", {
+  description: "Time from a join request to its SDP answer",
+  boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+})
+export const joinsRejected = Metric.counter("prism_joins_rejected_total", {
+  description: "Join requests answered with a client error",
+  incremental: true
+})
+
+const counter = (name: string, description: string) =>
+  Metric.counter(name, { description, incremental: true })
+
+export const packetsIn = counter("prism_packets_received_total", "RTP packets received from publishers")
+export const bytesIn = counter("prism_bytes_received_total", "RTP payload bytes received from publishers")
+export const packetsOut = counter("prism_packets_forwarded_total", "RTP packets sent to subscribers")
+export const bytesOut = counter("prism_bytes_forwarded_total", "RTP payload bytes sent to subscribers")
+export const packetsDropped = counter("prism_packets_dropped_total", "RTP packets dropped, by reason")
+export const keyframeRequests = counter(
+  "prism_keyframe_requests_total",
+  "Keyframe requests: from subscribers, and sent to publishers after throttling"
+)
+export const nacks = counter(
+  "prism_nacks_total",
+  "NACKed sequence numbers, from subscribers and to publishers"
+)
+export const retransmissions = counter(
+  "prism_retransmissions_total",
+  "Packets resent to subscribers for NACKs"
+)

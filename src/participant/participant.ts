@@ -1,0 +1,168 @@
+import { Clock, Deferred, Duration, Effect, Random, Schedule, type Scope } from "effect"
+import { PrismConfig } from "../config.ts"
+import { Counters } from "../observability/media-counters.ts"
+import { InvalidOffer, TooManyTracks } from "../room/errors.ts"
+import type { ParticipantView } from "../room/room-view.ts"
+import { Track } from "../track/track.ts"
+import { type Peer, Transport } from "../transport/transport.ts"
+import { SubscriptionSlot } from "./subscription-slot.ts"
+
+/** A client joined through the participants API (both directions), WHIP (publish) or WHEP (subscribe). */
+export type ParticipantRole = "participant" | "whip" | "whep"
+
+export type EndReason = "left" | "transport-failed" | "transport-closed" | "timeout" | "room-closed"
+
+export interface ParticipantOptions {
+  readonly room: string
+  readonly id: string
+  readonly role: ParticipantRole
+  readonly offer: string
+}
+
+const WATCHDOG_INTERVAL = "1 second"
+
+/**
+ * One client: its peer connection, a Track per publication and a SubscriptionSlot per
+ * recvonly m-line, all living in the scope this is made in. `ended` completes when the
+ * client goes away by itself (transport failure, or silence past the timeout).
+ */
+export class Participant {
+  etag: string
+
+  private constructor(
+    readonly options: ParticipantOptions,
+    readonly peer: Peer,
+    readonly tracks: ReadonlyArray<Track>,
+    readonly slots: ReadonlyArray<SubscriptionSlot>,
+    readonly ended: Deferred.Deferred<EndReason>,
+    etag: string
+  ) {
+    this.etag = etag
+  }
+
+  get id(): string {
+    return this.options.id
+  }
+
+  static readonly make = (
+    options: ParticipantOptions
+  ): Effect.Effect<
+    Participant,
+    InvalidOffer | TooManyTracks,
+    Scope.Scope | Transport | Counters | PrismConfig
+  > =>
+    Effect.gen(function* () {
+      const config = yield* PrismConfig
+      const counters = yield* Counters
+      const transport = yield* Transport
+      const peer = yield* transport
+        .connect({ offer: options.offer, room: options.room, participantId: options.id })
+        .pipe(Effect.mapError((e) => new InvalidOffer({ reason: e.reason })))
+      const publications = options.role === "whep" ? [] : peer.publications
+      const slotDescriptions = options.role === "whip" ? [] : peer.slots
+      if (publications.length > config.maxTracksPerParticipant) {
+        return yield* new TooManyTracks({ count: publications.length, limit: config.maxTracksPerParticipant })
+      }
+      if (publications.length === 0 && slotDescriptions.length === 0) {
+        return yield* new InvalidOffer({
+          reason:
+            options.role === "whip"
+              ? "a WHIP offer must send audio or video"
+              : options.role === "whep"
+                ? "a WHEP offer must receive audio or video"
+                : "the offer neither sends nor receives media the server supports"
+        })
+      }
+      const keyframeRequestIntervalMs = Duration.toMillis(config.keyframeRequestInterval)
+      const tracks: Track[] = []
+      for (const publication of publications) {
+        tracks.push(
+          yield* Track.make({
+            id: `${options.id}:${publication.mid}`,
+            participantId: options.id,
+            publication,
+            peer,
+            counters,
+            queuePackets: config.publisherQueuePackets,
+            keyframeRequestIntervalMs
+          })
+        )
+      }
+      const slots: SubscriptionSlot[] = []
+      for (const description of slotDescriptions) {
+        slots.push(
+          yield* SubscriptionSlot.make({
+            participantId: options.id,
+            description,
+            peer,
+            counters,
+            queuePackets: config.subscriberQueuePackets
+          })
+        )
+      }
+      const ended = yield* Deferred.make<EndReason>()
+      const trackByMid = new Map(tracks.map((t) => [t.mid, t]))
+      const slotByMid = new Map(slots.map((s) => [s.mid, s]))
+      peer.attach({
+        onRtp: (mid, packet) => trackByMid.get(mid)?.receive(packet),
+        onKeyframeRequest: (mid, nowMs) => slotByMid.get(mid)?.keyframeRequested(nowMs),
+        onNack: (mid, seqs) => slotByMid.get(mid)?.nacked(seqs),
+        onStateChange: (state) => {
+          if (state === "failed") Deferred.doneUnsafe(ended, Effect.succeed("transport-failed"))
+          else if (state === "closed") Deferred.doneUnsafe(ended, Effect.succeed("transport-closed"))
+        }
+      })
+      const timeoutMs = Duration.toMillis(config.participantTimeout)
+      yield* Effect.suspend(() =>
+        peer.silenceMs() > timeoutMs ? Deferred.succeed(ended, "timeout" as const) : Effect.void
+      ).pipe(Effect.repeat(Schedule.spaced(WATCHDOG_INTERVAL)), Effect.forkScoped)
+      const etag = yield* newEtag
+      return new Participant(options, peer, tracks, slots, ended, etag)
+    })
+
+  /** ICE restart with a new offer; returns the answer and rotates the ETag. */
+  renegotiate(
+    offer: string
+  ): Effect.Effect<{ readonly answer: string; readonly etag: string }, InvalidOffer> {
+    const self = this
+    return Effect.gen(function* () {
+      const answer = yield* self.peer
+        .renegotiate(offer)
+        .pipe(Effect.mapError((e) => new InvalidOffer({ reason: e.reason })))
+      self.etag = yield* newEtag
+      return { answer, etag: self.etag }
+    })
+  }
+
+  view(connected: boolean): ParticipantView {
+    return {
+      id: this.id,
+      role: this.options.role,
+      state: connected ? "connected" : "connecting",
+      publications: this.tracks.map((t) => ({
+        id: t.id,
+        mid: t.mid,
+        kind: t.kind,
+        codec: t.codec,
+        rids: t.rids,
+        forwardedRid: t.forwardedRid ?? null,
+        packetsReceived: t.packetsReceived,
+        subscribers: t.subscriberCount
+      })),
+      slots: this.slots.map((s) => ({
+        mid: s.mid,
+        kind: s.kind,
+        ssrc: s.ssrc,
+        trackId: s.track?.id ?? null,
+        packetsSent: s.packetsSent,
+        packetsDropped: s.packetsDropped
+      }))
+    }
+  }
+}
+
+const newEtag = Effect.gen(function* () {
+  const now = yield* Clock.currentTimeMillis
+  const salt = yield* Random.nextIntBetween(0, 0x7fffffff)
+  return `"${now.toString(36)}${salt.toString(36)}"`
+})

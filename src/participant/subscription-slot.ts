@@ -1,0 +1,153 @@
+import { Clock, Effect, Queue, Random } from "effect"
+import type { CodecName } from "../media/codec.ts"
+import type { RtpPacket } from "../media/rtp-packet.ts"
+import { SlotForwarder } from "../media/slot-forwarder.ts"
+import type { MediaCounters } from "../observability/media-counters.ts"
+import type { Track, TrackSink } from "../track/track.ts"
+import type { MediaKind, NegotiatedCodec, Peer, SlotDescription } from "../transport/transport.ts"
+
+export interface SlotOptions {
+  readonly participantId: string
+  readonly description: SlotDescription
+  readonly peer: Peer
+  readonly counters: MediaCounters
+  readonly queuePackets: number
+}
+
+const BATCH = 64
+/** About 2 s of 2.5 Mbit/s video. */
+const HISTORY_PACKETS = 512
+
+/**
+ * A recvonly m-line of a subscriber: a fixed SSRC on which the room puts one track at a
+ * time. Its fiber drains a bounded queue (a slow subscriber drops its own packets, counted,
+ * and never holds up the publisher or anyone else) and sends each packet through the
+ * forwarder, which keeps the stream continuous across source switches.
+ */
+export class SubscriptionSlot implements TrackSink {
+  readonly key: string
+  readonly mid: string
+  readonly kind: MediaKind
+  readonly ssrc: number
+  readonly codecs: ReadonlyArray<NegotiatedCodec>
+  private boundTrack: Track | undefined
+  private readonly forwarder: SlotForwarder
+  packetsSent = 0
+  packetsDropped = 0
+
+  private constructor(
+    private readonly options: SlotOptions,
+    private readonly queue: Queue.Queue<RtpPacket>,
+    initialSequenceNumber: number,
+    initialTimestamp: number
+  ) {
+    this.mid = options.description.mid
+    this.key = `${options.participantId}/${this.mid}`
+    this.kind = options.description.kind
+    this.ssrc = options.description.ssrc
+    this.codecs = options.description.codecs
+    this.forwarder = new SlotForwarder({
+      kind: this.kind,
+      initialSequenceNumber,
+      initialTimestamp,
+      historyPackets: HISTORY_PACKETS
+    })
+  }
+
+  static readonly make = (options: SlotOptions) =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.dropping<RtpPacket>(options.queuePackets)
+      const initialSequenceNumber = yield* Random.nextIntBetween(0, 0xffff)
+      const initialTimestamp = yield* Random.nextIntBetween(0, 0x7fffffff)
+      const slot = new SubscriptionSlot(options, queue, initialSequenceNumber, initialTimestamp)
+      yield* Queue.takeBetween(queue, 1, BATCH).pipe(
+        Effect.flatMap((batch) => Clock.currentTimeMillis.pipe(Effect.map((now) => slot.send(batch, now)))),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => slot.unbind()).pipe(Effect.andThen(Queue.shutdown(queue)))
+      )
+      return slot
+    })
+
+  get track(): Track | undefined {
+    return this.boundTrack
+  }
+
+  /** Whether this slot can carry `track`: same kind, and a codec the subscriber negotiated. */
+  accepts(track: Track): boolean {
+    return track.kind === this.kind && this.codecs.some((c) => c.name === track.codec)
+  }
+
+  offer(packet: RtpPacket): boolean {
+    if (Queue.offerUnsafe(this.queue, packet)) return true
+    this.packetsDropped++
+    this.options.counters.droppedSubscriberQueue++
+    return false
+  }
+
+  /** Puts `track` on this slot and asks its publisher for a keyframe to start from. Room fiber only. */
+  bind(track: Track, nowMs: number): void {
+    if (this.boundTrack === track) return
+    this.boundTrack?.detach(this.key)
+    this.boundTrack = track
+    this.forwarder.unbind()
+    track.attach(this)
+    track.requestKeyframe(nowMs)
+  }
+
+  /** Room fiber only. */
+  unbind(): void {
+    this.boundTrack?.detach(this.key)
+    this.boundTrack = undefined
+    this.forwarder.unbind()
+  }
+
+  keyframeRequested(nowMs: number): void {
+    this.options.counters.keyframeRequestsFromSubscribers++
+    this.boundTrack?.requestKeyframe(nowMs)
+  }
+
+  nacked(sequenceNumbers: ReadonlyArray<number>): void {
+    const counters = this.options.counters
+    counters.nacksFromSubscribers += sequenceNumbers.length
+    const codec = this.codecFor(this.boundTrack?.codec)
+    if (!codec) return
+    for (const packet of this.forwarder.lookup(sequenceNumbers)) {
+      counters.retransmissions++
+      this.options.peer.retransmit(this.mid, codec, packet)
+    }
+  }
+
+  private codecFor(name: CodecName | undefined): NegotiatedCodec | undefined {
+    return name === undefined ? undefined : this.codecs.find((c) => c.name === name)
+  }
+
+  private send(batch: ReadonlyArray<RtpPacket>, nowMs: number): void {
+    const track = this.boundTrack
+    const counters = this.options.counters
+    for (const packet of batch) {
+      if (!track?.owns(packet)) {
+        counters.droppedUnbound++
+        continue
+      }
+      const codecName = track.codecOf(packet)
+      const codec = this.codecFor(codecName)
+      if (!codec) {
+        counters.droppedUnbound++
+        continue
+      }
+      const result = this.forwarder.forward(packet, codecName)
+      if (result._tag === "Send") {
+        this.options.peer.sendRtp(this.mid, codec, result.packet)
+        this.packetsSent++
+        counters.packetsOut++
+        counters.bytesOut += result.packet.payload.byteLength
+      } else if (result._tag === "WaitingForKeyframe") {
+        counters.droppedWaitingForKeyframe++
+        track.requestKeyframe(nowMs)
+      }
+    }
+  }
+}

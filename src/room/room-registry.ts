@@ -1,0 +1,146 @@
+import { Clock, Context, Deferred, Effect, FiberMap, Layer, Metric, Random, Semaphore } from "effect"
+import { PrismConfig } from "../config.ts"
+import { joinDuration, joinsRejected, roomsOpen } from "../observability/metrics.ts"
+import type { ParticipantRole } from "../participant/participant.ts"
+import {
+  type EtagMismatch,
+  type InvalidOffer,
+  type JoinError,
+  ParticipantNotFound,
+  type RoomClosed,
+  RoomNotFound,
+  ShuttingDown,
+  TooManyRooms
+} from "./errors.ts"
+import { type Joined, makeRoom, type Room } from "./room.ts"
+import type { RoomView } from "./room-view.ts"
+
+export class RoomRegistry extends Context.Service<
+  RoomRegistry,
+  {
+    readonly join: (room: string, role: ParticipantRole, offer: string) => Effect.Effect<Joined, JoinError>
+    readonly leave: (room: string, participantId: string) => Effect.Effect<void, ParticipantNotFound>
+    readonly renegotiate: (
+      room: string,
+      participantId: string,
+      offer: string,
+      ifMatch: string | undefined
+    ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
+    readonly view: (room: string) => Effect.Effect<RoomView, RoomNotFound>
+    readonly list: Effect.Effect<ReadonlyArray<RoomView>>
+    /** Stops accepting joins; used on shutdown before the rooms close. */
+    readonly drain: Effect.Effect<void>
+  }
+>()("prism/RoomRegistry") {
+  /** Rooms live in a FiberMap keyed by name: removing a key closes that room and everyone in it. */
+  static readonly layer = Layer.effect(
+    RoomRegistry,
+    Effect.gen(function* () {
+      const config = yield* PrismConfig
+      const roomFibers = yield* FiberMap.make<string>()
+      const rooms = new Map<string, Room>()
+      const lock = yield* Semaphore.make(1)
+      let draining = false
+      const roomServices = yield* Effect.context<Effect.Services<ReturnType<typeof makeRoom>>>()
+
+      const remove = (name: string, room: Room) =>
+        lock.withPermits(1)(
+          Effect.gen(function* () {
+            if (rooms.get(name) !== room) return
+            rooms.delete(name)
+            yield* Metric.update(roomsOpen, -1)
+            yield* Effect.logInfo("room closed").pipe(Effect.annotateLogs({ room: name }))
+            yield* FiberMap.remove(roomFibers, name)
+          })
+        )
+
+      const open = (name: string): Effect.Effect<Room, TooManyRooms | ShuttingDown> =>
+        lock.withPermits(1)(
+          Effect.gen(function* () {
+            if (draining) return yield* new ShuttingDown()
+            const existing = rooms.get(name)
+            if (existing) return existing
+            if (rooms.size >= config.maxRooms) return yield* new TooManyRooms({ limit: config.maxRooms })
+            const ready = yield* Deferred.make<Room>()
+            yield* FiberMap.run(
+              roomFibers,
+              name,
+              Effect.gen(function* () {
+                const self = yield* Deferred.make<Room>()
+                const room = yield* makeRoom(
+                  name,
+                  Deferred.await(self).pipe(Effect.flatMap((r) => remove(name, r)))
+                )
+                yield* Deferred.succeed(self, room)
+                yield* Deferred.succeed(ready, room)
+                return yield* Effect.never
+              }).pipe(Effect.scoped, Effect.provide(roomServices)),
+              { startImmediately: true }
+            )
+            const room = yield* Deferred.await(ready)
+            rooms.set(name, room)
+            yield* Metric.update(roomsOpen, 1)
+            yield* Effect.logInfo("room opened").pipe(Effect.annotateLogs({ room: name }))
+            return room
+          })
+        )
+
+      const lookup = (name: string) => Effect.sync(() => rooms.get(name))
+
+      const join = (name: string, role: ParticipantRole, offer: string): Effect.Effect<Joined, JoinError> =>
+        Effect.gen(function* () {
+          const started = yield* Clock.currentTimeMillis
+          const participantId = `pa_${(yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)}${(yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)}`
+          const attempt = open(name).pipe(Effect.flatMap((room) => room.join(participantId, role, offer)))
+          // A room that closed between lookup and join is gone from the map by now: one retry opens a fresh one.
+          const joined = yield* attempt
+            .pipe(Effect.catchTag("RoomClosed", () => attempt))
+            .pipe(Effect.catchTag("RoomClosed", () => Effect.fail(new ShuttingDown())))
+          const elapsed = (yield* Clock.currentTimeMillis) - started
+          yield* Metric.update(joinDuration, elapsed / 1000)
+          return joined
+        }).pipe(Effect.tapError(() => Metric.update(joinsRejected, 1)))
+
+      const withRoom = <A, E>(
+        name: string,
+        participantId: string,
+        f: (room: Room) => Effect.Effect<A, E | RoomClosed>
+      ): Effect.Effect<A, E | ParticipantNotFound> =>
+        Effect.gen(function* () {
+          const room = yield* lookup(name)
+          if (!room) return yield* new ParticipantNotFound({ room: name, participantId })
+          return yield* f(room).pipe(
+            Effect.catchTag("RoomClosed", () =>
+              Effect.fail(new ParticipantNotFound({ room: name, participantId }))
+            )
+          ) as Effect.Effect<A, E | ParticipantNotFound>
+        })
+
+      return RoomRegistry.of({
+        join,
+        leave: (name, participantId) => withRoom(name, participantId, (room) => room.leave(participantId)),
+        renegotiate: (name, participantId, offer, ifMatch) =>
+          withRoom(name, participantId, (room) => room.renegotiate(participantId, offer, ifMatch)),
+        view: (name) =>
+          Effect.gen(function* () {
+            const room = yield* lookup(name)
+            if (!room) return yield* new RoomNotFound({ room: name })
+            return yield* room.view.pipe(
+              Effect.catchTag("RoomClosed", () => Effect.fail(new RoomNotFound({ room: name })))
+            )
+          }),
+        list: Effect.gen(function* () {
+          const views: RoomView[] = []
+          for (const room of [...rooms.values()]) {
+            const view = yield* room.view.pipe(Effect.option)
+            if (view._tag === "Some") views.push(view.value)
+          }
+          return views
+        }),
+        drain: Effect.sync(() => {
+          draining = true
+        })
+      })
+    })
+  )
+}

@@ -1,0 +1,185 @@
+import { Clock, Effect, Queue, Schedule } from "effect"
+import { type CodecName, isVideoCodec } from "../media/codec.ts"
+import { isKeyframe } from "../media/keyframe.ts"
+import { KeyframeRequestThrottle } from "../media/keyframe-request-throttle.ts"
+import { NackGenerator } from "../media/nack-generator.ts"
+import type { RtpPacket } from "../media/rtp-packet.ts"
+import { SimulcastSelector } from "../media/simulcast-selector.ts"
+import type { MediaCounters } from "../observability/media-counters.ts"
+import type { InboundRtp, MediaKind, Peer, PublicationDescription } from "../transport/transport.ts"
+
+/** Where a track delivers its packets: one subscription slot's bounded queue. */
+export interface TrackSink {
+  readonly key: string
+  /** Never blocks; returns false (and the sink counts a drop) when the sink is full. */
+  readonly offer: (packet: RtpPacket) => boolean
+}
+
+export interface TrackOptions {
+  readonly id: string
+  readonly participantId: string
+  readonly publication: PublicationDescription
+  readonly peer: Peer
+  readonly counters: MediaCounters
+  readonly queuePackets: number
+  readonly keyframeRequestIntervalMs: number
+}
+
+const BATCH = 64
+const NACK_INTERVAL = "20 millis"
+
+/**
+ * One published audio or video track: its fiber takes the publisher's packets in batches
+ * from a bounded queue, picks the simulcast layer to forward, and fans each packet out to
+ * the sinks of the slots bound to it. Sinks are attached and detached only by the room
+ * fiber, which is the one writer of bindings.
+ */
+export class Track {
+  readonly id: string
+  readonly participantId: string
+  readonly mid: string
+  readonly kind: MediaKind
+  readonly codec: CodecName
+  readonly rids: ReadonlyArray<string>
+  private readonly sinks = new Map<string, TrackSink>()
+  private readonly codecByPayloadType = new Map<number, CodecName>()
+  private readonly selector = new SimulcastSelector()
+  private readonly throttle: KeyframeRequestThrottle
+  private readonly nackGenerators = new Map<number, NackGenerator>()
+  private readonly ssrcs = new Set<number>()
+  packetsReceived = 0
+  bytesReceived = 0
+
+  private constructor(
+    private readonly options: TrackOptions,
+    private readonly inbox: Queue.Queue<InboundRtp>
+  ) {
+    this.id = options.id
+    this.participantId = options.participantId
+    this.mid = options.publication.mid
+    this.kind = options.publication.kind
+    this.codec = options.publication.codecs[0]!.name
+    this.rids = options.publication.rids
+    for (const codec of options.publication.codecs) this.codecByPayloadType.set(codec.payloadType, codec.name)
+    this.throttle = new KeyframeRequestThrottle(options.keyframeRequestIntervalMs)
+  }
+
+  /** Creates the track and forks its fibers into the current scope. */
+  static readonly make = (options: TrackOptions) =>
+    Effect.gen(function* () {
+      const inbox = yield* Queue.dropping<InboundRtp>(options.queuePackets)
+      const track = new Track(options, inbox)
+      yield* Queue.takeBetween(inbox, 1, BATCH).pipe(
+        Effect.flatMap((batch) =>
+          Clock.currentTimeMillis.pipe(Effect.map((now) => track.fanOut(batch, now)))
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      if (track.kind === "video") {
+        yield* Clock.currentTimeMillis.pipe(
+          Effect.map((now) => track.pollNacks(now)),
+          Effect.repeat(Schedule.spaced(NACK_INTERVAL)),
+          Effect.forkScoped
+        )
+      }
+      yield* Effect.addFinalizer(() => Queue.shutdown(inbox))
+      return track
+    })
+
+  /** Called from the transport's receive callback: never blocks, drops when the queue is full. */
+  receive(packet: InboundRtp): void {
+    if (!Queue.offerUnsafe(this.inbox, packet)) this.options.counters.droppedPublisherQueue++
+  }
+
+  attach(sink: TrackSink): void {
+    this.sinks.set(sink.key, sink)
+  }
+
+  detach(sinkKey: string): void {
+    this.sinks.delete(sinkKey)
+  }
+
+  get subscriberCount(): number {
+    return this.sinks.size
+  }
+
+  /** True when the packet came from this track (any of its layers). */
+  owns(packet: RtpPacket): boolean {
+    return this.ssrcs.has(packet.ssrc)
+  }
+
+  codecOf(packet: RtpPacket): CodecName {
+    return this.codecByPayloadType.get(packet.payloadType) ?? this.codec
+  }
+
+  get forwardedRid(): string | undefined {
+    const ssrc = this.selector.currentSsrc
+    return ssrc === undefined ? undefined : this.ridBySsrc.get(ssrc)
+  }
+
+  private readonly ridBySsrc = new Map<number, string>()
+
+  /**
+   * A keyframe request for what this track forwards, from a subscriber or from the SFU
+   * itself; at most one per interval reaches the publisher, however many ask.
+   */
+  requestKeyframe(nowMs: number): void {
+    if (this.kind !== "video") return
+    const ssrc = this.selector.pendingSsrc ?? this.selector.currentSsrc
+    if (ssrc === undefined) return
+    if (!this.throttle.tryRequest(nowMs)) return
+    this.options.counters.keyframeRequestsToPublishers++
+    this.options.peer.requestKeyframe(this.mid, ssrc)
+  }
+
+  private fanOut(batch: ReadonlyArray<InboundRtp>, nowMs: number): void {
+    const counters = this.options.counters
+    const video = isVideoCodec(this.codec)
+    for (const packet of batch) {
+      counters.packetsIn++
+      counters.bytesIn += packet.payload.byteLength
+      this.packetsReceived++
+      this.bytesReceived += packet.payload.byteLength
+      if (!this.ssrcs.has(packet.ssrc)) {
+        this.ssrcs.add(packet.ssrc)
+        if (packet.rid !== undefined) this.ridBySsrc.set(packet.ssrc, packet.rid)
+      }
+      if (video) this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
+      const keyframe =
+        video && packet.ssrc === this.selector.pendingSsrc && isKeyframe(this.codecOf(packet), packet.payload)
+      if (
+        this.selector.onPacket(packet.ssrc, packet.payload.byteLength, keyframe, packet.receivedAtMs) ===
+        "skip"
+      )
+        continue
+      for (const sink of this.sinks.values()) sink.offer(packet)
+    }
+    const switchTo = this.rids.length > 1 ? this.selector.evaluate(nowMs) : undefined
+    if (switchTo !== undefined) this.requestKeyframe(nowMs)
+  }
+
+  private nackGeneratorFor(ssrc: number): NackGenerator {
+    let generator = this.nackGenerators.get(ssrc)
+    if (!generator) {
+      generator = new NackGenerator({
+        maxTrackedMissing: 256,
+        maxRetries: 3,
+        retryIntervalMs: 100,
+        maxAgeMs: 1000,
+        maxNacksPerPoll: 64
+      })
+      this.nackGenerators.set(ssrc, generator)
+    }
+    return generator
+  }
+
+  private pollNacks(nowMs: number): void {
+    for (const [ssrc, generator] of this.nackGenerators) {
+      const missing = generator.poll(nowMs)
+      if (missing.length === 0) continue
+      this.options.counters.nacksToPublishers += missing.length
+      this.options.peer.sendNack(this.mid, ssrc, missing)
+    }
+  }
+}

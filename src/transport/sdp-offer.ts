@@ -1,0 +1,96 @@
+/**
+ * A bounded, forgiving read of an SDP offer: enough to reject garbage with a clear reason
+ * before it reaches the WebRTC stack, and to learn what werift does not tell us (offer
+ * direction and the simulcast rid order of each m-line).
+ */
+
+export type OfferDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive"
+
+export interface OfferedMedia {
+  readonly kind: "audio" | "video" | "application" | string
+  readonly mid: string | undefined
+  readonly direction: OfferDirection
+  readonly rejected: boolean
+  /** rids the client will send, in the order the offer declares them. */
+  readonly sendRids: ReadonlyArray<string>
+}
+
+export interface OfferSummary {
+  readonly media: ReadonlyArray<OfferedMedia>
+  readonly iceUfrag: string | undefined
+}
+
+export type OfferCheck =
+  | { readonly ok: true; readonly summary: OfferSummary }
+  | { readonly ok: false; readonly reason: string }
+
+const DIRECTIONS = new Set<string>(["sendrecv", "sendonly", "recvonly", "inactive"])
+const MAX_MEDIA_SECTIONS = 64
+
+export const readOffer = (sdp: string): OfferCheck => {
+  const lines = sdp.split(/\r?\n/).filter((line) => line.length > 0)
+  if (lines[0] !== "v=0") return { ok: false, reason: "an SDP offer must start with v=0" }
+  let sessionDirection: OfferDirection = "sendrecv"
+  let sessionUfrag: string | undefined
+  const sections: Array<{
+    kind: string
+    port: number
+    mid: string | undefined
+    direction: OfferDirection | undefined
+    rids: string[]
+    simulcastOrder: string[] | undefined
+  }> = []
+  for (const line of lines) {
+    if (!/^[a-z]=/.test(line)) return { ok: false, reason: `malformed SDP line: ${line.slice(0, 40)}` }
+    const current = sections.at(-1)
+    if (line.startsWith("m=")) {
+      const [kind, port] = line.slice(2).split(" ")
+      if (kind === undefined || port === undefined || Number.isNaN(Number.parseInt(port, 10))) {
+        return { ok: false, reason: `malformed m-line: ${line.slice(0, 40)}` }
+      }
+      if (sections.length >= MAX_MEDIA_SECTIONS) return { ok: false, reason: "too many m-lines" }
+      sections.push({
+        kind,
+        port: Number.parseInt(port, 10),
+        mid: undefined,
+        direction: undefined,
+        rids: [],
+        simulcastOrder: undefined
+      })
+      continue
+    }
+    if (!line.startsWith("a=")) continue
+    const attribute = line.slice(2)
+    const colon = attribute.indexOf(":")
+    const name = colon < 0 ? attribute : attribute.slice(0, colon)
+    const value = colon < 0 ? "" : attribute.slice(colon + 1)
+    if (DIRECTIONS.has(name)) {
+      if (current) current.direction = name as OfferDirection
+      else sessionDirection = name as OfferDirection
+    } else if (name === "ice-ufrag" && !current) sessionUfrag = value
+    else if (current && name === "mid") current.mid = value
+    else if (current && name === "rid") {
+      const [rid, direction] = value.split(" ")
+      if (rid && direction === "send") current.rids.push(rid)
+    } else if (current && name === "simulcast") {
+      const send = /(?:^|\s)send\s+(\S+)/.exec(value)
+      if (send?.[1]) current.simulcastOrder = send[1].split(/[;,]/).map((rid) => rid.replace(/^~/, ""))
+    }
+  }
+  const media = sections.map(
+    (section): OfferedMedia => ({
+      kind: section.kind,
+      mid: section.mid,
+      direction: section.direction ?? sessionDirection,
+      rejected: section.port === 0,
+      sendRids: section.simulcastOrder?.filter((rid) => section.rids.includes(rid)) ?? section.rids
+    })
+  )
+  const usable = media.filter(
+    (m) => !m.rejected && m.direction !== "inactive" && (m.kind === "audio" || m.kind === "video")
+  )
+  if (usable.length === 0) return { ok: false, reason: "the offer has no active audio or video m-line" }
+  if (usable.some((m) => m.mid === undefined))
+    return { ok: false, reason: "every m-line needs a=mid (BUNDLE)" }
+  return { ok: true, summary: { media, iceUfrag: sessionUfrag } }
+}

@@ -1,0 +1,89 @@
+import {
+  type PeerConfig,
+  RTCRtpCodecParameters,
+  useAbsSendTime,
+  useAudioLevelIndication,
+  useFIR,
+  useNACK,
+  usePLI,
+  useREMB,
+  useRepairedRtpStreamId,
+  useSdesMid,
+  useSdesRTPStreamId,
+  useTransportWideCC,
+  useTWCC
+} from "werift"
+
+/**
+ * The server's side of every negotiation, as ../shared/werift-notes.md advises: ICE-lite,
+ * max-bundle (the default policy leaks sockets), one host candidate with the announced IP,
+ * and codecs and header extensions listed explicitly (werift negotiates none by default).
+ */
+
+const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB(), useTWCC()]
+
+const video = (mimeType: string, payloadType: number, parameters?: string) => [
+  new RTCRtpCodecParameters({
+    mimeType,
+    clockRate: 90000,
+    payloadType,
+    rtcpFeedback: videoFeedback(),
+    ...(parameters === undefined ? {} : { parameters })
+  }),
+  new RTCRtpCodecParameters({
+    mimeType: "video/rtx",
+    clockRate: 90000,
+    payloadType: payloadType + 1,
+    rtcpFeedback: [],
+    parameters: `apt=${payloadType}`
+  })
+]
+
+/** Order is preference: VP8 first because every browser encodes it. */
+export const serverCodecs = () => ({
+  audio: [
+    new RTCRtpCodecParameters({
+      mimeType: "audio/opus",
+      clockRate: 48000,
+      channels: 2,
+      payloadType: 111,
+      rtcpFeedback: [useTWCC()],
+      parameters: "minptime=10;useinbandfec=1"
+    })
+  ],
+  video: [
+    ...video("video/VP8", 96),
+    ...video("video/VP9", 98),
+    ...video("video/H264", 100, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+    ...video("video/AV1", 45)
+  ]
+})
+
+export const serverHeaderExtensions = () => ({
+  audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC(), useAudioLevelIndication()],
+  video: [
+    useSdesMid(),
+    useSdesRTPStreamId(),
+    useRepairedRtpStreamId(),
+    useAbsSendTime(),
+    useTransportWideCC()
+  ]
+})
+
+export interface ServerPeerOptions {
+  readonly announcedIp: string
+  readonly udpPortMin: number
+  readonly udpPortMax: number
+}
+
+export const serverPeerConfig = (options: ServerPeerOptions): Partial<PeerConfig> => ({
+  iceLite: true,
+  bundlePolicy: "max-bundle",
+  iceUseIpv4: false,
+  iceUseIpv6: false,
+  iceAdditionalHostAddresses: [options.announcedIp],
+  icePortRange: [options.udpPortMin, options.udpPortMax],
+  iceServers: [],
+  codecs: serverCodecs(),
+  headerExtensions: serverHeaderExtensions()
+})

@@ -1,0 +1,149 @@
+import { randomInt } from "node:crypto"
+import {
+  type Extension,
+  ntpTime,
+  type RTCDtlsTransport,
+  type RTCRtpTransceiver,
+  RTP_EXTENSION_URI,
+  RtcpSenderInfo,
+  RtcpSrPacket,
+  RtpHeader,
+  serializeAbsSendTime,
+  serializeAudioLevelIndication,
+  serializeSdesMid,
+  serializeTransportWideCC
+} from "werift"
+import type { OutboundRtp } from "../../media/rtp-packet.ts"
+import type { NegotiatedCodec } from "../transport.ts"
+
+/**
+ * The send side of one subscription slot. werift's RTCRtpSender copies the publisher's
+ * header extensions verbatim, clones each packet three times and keeps its own seq/ts
+ * offsets; the SFU owns all of that, so this writes the wire packet directly: the slot's
+ * fixed SSRC, the subscriber's payload type, extensions rebuilt with the subscriber's ids,
+ * and Sender Reports (werift only sends those for packets that go through its sender).
+ */
+export class SlotSender {
+  readonly ssrc: number
+  readonly rtxSsrc: number
+  private readonly mid: Buffer
+  private readonly midId: number | undefined
+  private readonly absSendTimeId: number | undefined
+  private readonly twccId: number | undefined
+  private readonly audioLevelId: number | undefined
+  private rtxSequenceNumber: number
+  private packetCount = 0
+  private octetCount = 0
+  private lastTimestamp: number | undefined
+  private lastSentAtMs = 0
+  private clockRate = 90000
+
+  constructor(private readonly transceiver: RTCRtpTransceiver) {
+    this.ssrc = transceiver.sender.ssrc
+    this.rtxSsrc = transceiver.sender.rtxSsrc
+    this.rtxSequenceNumber = randomInt(0x10000)
+    this.mid = serializeSdesMid(transceiver.mid ?? "")
+    const idOf = (uri: string) => transceiver.headerExtensions.find((e) => e.uri === uri)?.id
+    this.midId = idOf(RTP_EXTENSION_URI.sdesMid)
+    this.absSendTimeId = idOf(RTP_EXTENSION_URI.absSendTime)
+    this.twccId = idOf(RTP_EXTENSION_URI.transportWideCC)
+    this.audioLevelId = idOf(RTP_EXTENSION_URI.audioLevelIndication)
+  }
+
+  private get dtls(): RTCDtlsTransport | undefined {
+    const dtls = this.transceiver.sender.dtlsTransport
+    return dtls?.state === "connected" ? dtls : undefined
+  }
+
+  /** Returns false when the packet could not be sent (transport not connected yet). */
+  send(codec: NegotiatedCodec, packet: OutboundRtp, nowMs: number): boolean {
+    const dtls = this.dtls
+    if (!dtls) return false
+    const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet)
+    if (this.audioLevelId !== undefined && packet.audioLevel) {
+      header.extensions.push({
+        id: this.audioLevelId,
+        payload: serializeAudioLevelIndication(packet.audioLevel.level)
+      })
+    }
+    void dtls.sendRtp(toBuffer(packet.payload), header)
+    this.packetCount++
+    this.octetCount += packet.payload.byteLength
+    this.lastTimestamp = packet.timestamp
+    this.lastSentAtMs = nowMs
+    this.clockRate = codec.clockRate
+    return true
+  }
+
+  /** RFC 4588 retransmission on the RTX stream, or a plain resend when RTX was not negotiated. */
+  retransmit(codec: NegotiatedCodec, packet: OutboundRtp): boolean {
+    const dtls = this.dtls
+    if (!dtls) return false
+    if (codec.rtxPayloadType === undefined) {
+      // werift's SRTP bumps its rollover counter on any resent seq 0 (werift-mux-srtp.md §5),
+      // which would desynchronise the subscriber for good; losing one packet is cheaper.
+      if (packet.sequenceNumber === 0) return false
+      void dtls.sendRtp(
+        toBuffer(packet.payload),
+        this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet)
+      )
+      return true
+    }
+    const payload = Buffer.allocUnsafe(packet.payload.byteLength + 2)
+    payload.writeUInt16BE(packet.sequenceNumber, 0)
+    payload.set(packet.payload, 2)
+    this.rtxSequenceNumber = (this.rtxSequenceNumber + 1) & 0xffff
+    void dtls.sendRtp(
+      payload,
+      this.header(dtls, codec.rtxPayloadType, this.rtxSsrc, this.rtxSequenceNumber, packet)
+    )
+    return true
+  }
+
+  /** A Sender Report so the subscriber can sync audio and video and measure RTT. */
+  sendReport(nowMs: number): void {
+    const dtls = this.dtls
+    if (!dtls || this.lastTimestamp === undefined) return
+    const elapsedTicks = Math.round(((nowMs - this.lastSentAtMs) * this.clockRate) / 1000)
+    const sr = new RtcpSrPacket({
+      ssrc: this.ssrc,
+      senderInfo: new RtcpSenderInfo({
+        ntpTimestamp: ntpTime(),
+        rtpTimestamp: (this.lastTimestamp + elapsedTicks) >>> 0,
+        packetCount: this.packetCount >>> 0,
+        octetCount: this.octetCount >>> 0
+      })
+    })
+    void dtls.sendRtcp([sr]).catch(() => undefined)
+  }
+
+  private header(
+    dtls: RTCDtlsTransport,
+    payloadType: number,
+    ssrc: number,
+    sequenceNumber: number,
+    packet: OutboundRtp
+  ): RtpHeader {
+    const extensions: Extension[] = []
+    if (this.midId !== undefined) extensions.push({ id: this.midId, payload: this.mid })
+    if (this.absSendTimeId !== undefined) {
+      extensions.push({ id: this.absSendTimeId, payload: serializeAbsSendTime(ntpTime()) })
+    }
+    if (this.twccId !== undefined) {
+      dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff
+      extensions.push({ id: this.twccId, payload: serializeTransportWideCC(dtls.transportSequenceNumber) })
+    }
+    return new RtpHeader({
+      payloadType,
+      ssrc,
+      sequenceNumber,
+      timestamp: packet.timestamp,
+      marker: packet.marker,
+      extension: extensions.length > 0,
+      extensions
+    })
+  }
+}
+
+const toBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)

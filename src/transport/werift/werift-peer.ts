@@ -1,0 +1,280 @@
+import { Effect } from "effect"
+import {
+  GenericNack,
+  MediaStream,
+  RTCPeerConnection,
+  type RTCRtpCodecParameters,
+  type RTCRtpTransceiver,
+  RTP_EXTENSION_URI,
+  RtcpTransportLayerFeedback,
+  type RtpPacket as WeriftRtpPacket
+} from "werift"
+import { codecFromMimeType } from "../../media/codec.ts"
+import type { AudioLevel } from "../../media/rtp-packet.ts"
+import { type OfferSummary, readOffer } from "../sdp-offer.ts"
+import {
+  type ConnectionState,
+  type MediaKind,
+  type NegotiatedCodec,
+  NegotiationError,
+  type Peer,
+  type PeerHandlers,
+  type PublicationDescription,
+  type SlotDescription
+} from "../transport.ts"
+import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
+import { SlotSender } from "./slot-sender.ts"
+
+export interface WeriftPeer {
+  readonly peer: Peer
+  /** Sends a Sender Report on every slot that has sent media. */
+  readonly sendReports: (nowMs: number) => void
+  readonly close: () => Promise<void>
+}
+
+const PUBLISHING = new Set(["sendonly", "sendrecv"])
+
+const negotiatedCodecs = (codecs: ReadonlyArray<RTCRtpCodecParameters>): NegotiatedCodec[] => {
+  const result: NegotiatedCodec[] = []
+  for (const codec of codecs) {
+    const name = codecFromMimeType(codec.mimeType)
+    if (!name) continue
+    const rtx = codecs.find(
+      (c) => c.name.toLowerCase() === "rtx" && (c.parameters ?? "").includes(`apt=${codec.payloadType}`)
+    )
+    result.push({
+      name,
+      payloadType: codec.payloadType,
+      clockRate: codec.clockRate,
+      rtxPayloadType: rtx?.payloadType
+    })
+  }
+  return result
+}
+
+const toError = (cause: unknown) =>
+  new NegotiationError({ reason: cause instanceof Error ? cause.message : String(cause) })
+
+const noHandlers: PeerHandlers = {
+  onRtp: () => undefined,
+  onKeyframeRequest: () => undefined,
+  onNack: () => undefined,
+  onStateChange: () => undefined
+}
+
+const mapState = (state: string): ConnectionState | undefined => {
+  switch (state) {
+    case "connected":
+      return "connected"
+    case "failed":
+      return "failed"
+    case "closed":
+      return "closed"
+    default:
+      return undefined
+  }
+}
+
+/** Answers `offer` with a new server-side werift peer connection. */
+export const makeWeriftPeer = (
+  offer: string,
+  options: ServerPeerOptions
+): Effect.Effect<WeriftPeer, NegotiationError> =>
+  Effect.gen(function* () {
+    const checked = readOffer(offer)
+    if (!checked.ok) return yield* new NegotiationError({ reason: checked.reason })
+    const summary = checked.summary
+    const pc = new RTCPeerConnection(serverPeerConfig(options))
+    const answer = yield* Effect.tryPromise({
+      try: () => negotiate(pc, offer, summary),
+      catch: toError
+    }).pipe(Effect.tapError(() => Effect.promise(() => pc.close().catch(() => undefined))))
+    const { peer, sendReports } = describePeer(pc, summary, answer)
+    if (peer.publications.length === 0 && peer.slots.length === 0) {
+      yield* Effect.promise(() => pc.close().catch(() => undefined))
+      return yield* new NegotiationError({ reason: "no offered m-line has a codec the server supports" })
+    }
+    return { peer, sendReports, close: () => pc.close().catch(() => undefined) }
+  })
+
+const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSummary) => {
+  await pc.setRemoteDescription({ type: "offer", sdp: offer })
+  for (const transceiver of pc.getTransceivers()) {
+    const offered = summary.media.find((m) => m.mid === transceiver.mid)
+    if (!offered) continue
+    if (offered.direction === "recvonly") {
+      transceiver.setDirection("sendonly")
+      // Browsers need an msid to surface the track; werift omits it without a stream.
+      transceiver.sender.setStreams([new MediaStream({ id: `prism-${transceiver.mid}` })])
+    } else if (PUBLISHING.has(offered.direction)) {
+      transceiver.setDirection("recvonly")
+    }
+  }
+  const answer = await pc.createAnswer()
+  await pc.setLocalDescription(answer)
+  return pc.localDescription?.sdp ?? answer.sdp
+}
+
+const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: string) => {
+  let handlers = noHandlers
+  let lastHeardMs = Date.now()
+  const heard = () => {
+    lastHeardMs = Date.now()
+  }
+  const publications: PublicationDescription[] = []
+  const slots: SlotDescription[] = []
+  const publicationTransceivers = new Map<string, RTCRtpTransceiver>()
+  const senders = new Map<string, SlotSender>()
+
+  for (const transceiver of pc.getTransceivers()) {
+    const mid = transceiver.mid
+    const offered = summary.media.find((m) => m.mid === mid)
+    if (mid === null || !offered || offered.rejected) continue
+    const kind: MediaKind = transceiver.kind === "audio" ? "audio" : "video"
+    const codecs = negotiatedCodecs(transceiver.codecs)
+    if (codecs.length === 0) continue
+    if (PUBLISHING.has(offered.direction)) {
+      publications.push({ mid, kind, codecs, rids: offered.sendRids })
+      publicationTransceivers.set(mid, transceiver)
+      wireInbound(transceiver, mid, () => handlers, heard)
+    } else if (offered.direction === "recvonly") {
+      const sender = new SlotSender(transceiver)
+      senders.set(mid, sender)
+      slots.push({ mid, kind, codecs, ssrc: sender.ssrc })
+      transceiver.sender.onRtcp.subscribe((rtcp) => {
+        heard()
+        if (rtcp.type === RtcpTransportLayerFeedback.type) {
+          const feedback = (rtcp as RtcpTransportLayerFeedback).feedback
+          if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost)
+        } else if (rtcp.type === 206) {
+          const count = (rtcp as { feedback?: { count?: number } }).feedback?.count
+          if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, Date.now())
+        }
+      })
+    }
+  }
+
+  pc.connectionStateChange.subscribe((state) => {
+    const mapped = mapState(state)
+    if (mapped) handlers.onStateChange(mapped)
+  })
+  const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
+  dtls?.onRtcp.subscribe(heard)
+  watchConsent(pc, heard)
+
+  const slotSender = (mid: string) => senders.get(mid)
+  const peer: Peer = {
+    answer,
+    publications,
+    slots,
+    attach: (next) => {
+      handlers = next
+    },
+    sendRtp: (slotMid, codec, packet) => {
+      slotSender(slotMid)?.send(codec, packet, Date.now())
+    },
+    retransmit: (slotMid, codec, packet) => {
+      slotSender(slotMid)?.retransmit(codec, packet)
+    },
+    requestKeyframe: (publicationMid, ssrc) => {
+      void publicationTransceivers
+        .get(publicationMid)
+        ?.receiver.sendRtcpPLI(ssrc)
+        .catch(() => undefined)
+    },
+    sendNack: (publicationMid, ssrc, sequenceNumbers) => {
+      const transceiver = publicationTransceivers.get(publicationMid)
+      const dtlsTransport = transceiver?.receiver.dtlsTransport
+      if (!transceiver || dtlsTransport?.state !== "connected") return
+      const nack = new GenericNack({
+        senderSsrc: transceiver.receiver.rtcpSsrc,
+        mediaSourceSsrc: ssrc,
+        lost: [...sequenceNumbers]
+      })
+      void dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]).catch(() => undefined)
+    },
+    silenceMs: () => Date.now() - lastHeardMs,
+    renegotiate: (offer) => renegotiate(pc, summary, offer)
+  }
+  const sendReports = (nowMs: number) => {
+    for (const sender of senders.values()) sender.sendReport(nowMs)
+  }
+  return { peer, sendReports }
+}
+
+/** Wires every layer's track of a publication: RTP in, werift's NACK generator off (ours is bounded). */
+const wireInbound = (
+  transceiver: RTCRtpTransceiver,
+  mid: string,
+  handlers: () => PeerHandlers,
+  heard: () => void
+) => {
+  const receiver = transceiver.receiver as unknown as { nack: { addPacket: (p: unknown) => void } }
+  receiver.nack.addPacket = () => undefined
+  const subscribeTrack = (track: (typeof transceiver.receiver.tracks)[number]) => {
+    const rid = track.rid
+    track.onReceiveRtp.subscribe((rtp: WeriftRtpPacket, extensions) => {
+      heard()
+      const level = extensions?.[RTP_EXTENSION_URI.audioLevelIndication] as
+        | { v: boolean; level: number }
+        | undefined
+      const audioLevel: AudioLevel | undefined = level ? { voice: level.v, level: level.level } : undefined
+      const header = rtp.header
+      handlers().onRtp(mid, {
+        payloadType: header.payloadType,
+        sequenceNumber: header.sequenceNumber,
+        timestamp: header.timestamp,
+        ssrc: header.ssrc,
+        marker: header.marker,
+        payload: rtp.payload,
+        audioLevel,
+        receivedAtMs: Date.now(),
+        rid
+      })
+    })
+  }
+  const subscribed = new Set<unknown>()
+  const subscribeAll = () => {
+    for (const track of transceiver.receiver.tracks) {
+      if (subscribed.has(track)) continue
+      subscribed.add(track)
+      subscribeTrack(track)
+    }
+  }
+  subscribeAll()
+  transceiver.onTrack.subscribe(subscribeAll)
+}
+
+/** An ICE-lite server sends no checks of its own, so the client's consent requests are its keepalive. */
+const watchConsent = (pc: RTCPeerConnection, heard: () => void) => {
+  const connection = pc.getTransceivers()[0]?.sender.dtlsTransport?.iceTransport.connection as
+    | { checkIncoming?: (...args: unknown[]) => unknown }
+    | undefined
+  const original = connection?.checkIncoming
+  if (!connection || typeof original !== "function") return
+  connection.checkIncoming = function (this: unknown, ...args: unknown[]) {
+    heard()
+    return original.apply(this, args)
+  }
+}
+
+const renegotiate = (
+  pc: RTCPeerConnection,
+  previous: OfferSummary,
+  offer: string
+): Effect.Effect<string, NegotiationError> =>
+  Effect.gen(function* () {
+    const checked = readOffer(offer)
+    if (!checked.ok) return yield* new NegotiationError({ reason: checked.reason })
+    const same =
+      checked.summary.media.length === previous.media.length &&
+      checked.summary.media.every(
+        (m, i) => m.mid === previous.media[i]?.mid && m.direction === previous.media[i]?.direction
+      )
+    if (!same) {
+      return yield* new NegotiationError({
+        reason: "a new offer may restart ICE but must keep the same m-lines and directions"
+      })
+    }
+    return yield* Effect.tryPromise({ try: () => negotiate(pc, offer, checked.summary), catch: toError })
+  })

@@ -1,0 +1,34 @@
+import { Effect, Layer, Schedule } from "effect"
+import { PrismConfig } from "../../config.ts"
+import { Transport } from "../transport.ts"
+import { installFastSrtp } from "./fast-srtp.ts"
+import { makeWeriftPeer } from "./werift-peer.ts"
+
+const SENDER_REPORT_INTERVAL = "1 second"
+
+/** The production Transport: one werift peer connection per participant. */
+export const WeriftTransport = Layer.effect(
+  Transport,
+  Effect.gen(function* () {
+    const config = yield* PrismConfig
+    installFastSrtp()
+    const options = {
+      announcedIp: config.announcedIp,
+      udpPortMin: config.udpPortMin,
+      udpPortMax: config.udpPortMax
+    }
+    return Transport.of({
+      connect: (request) =>
+        Effect.gen(function* () {
+          const werift = yield* Effect.acquireRelease(makeWeriftPeer(request.offer, options), (w) =>
+            Effect.promise(() => w.close())
+          )
+          yield* Effect.sync(() => werift.sendReports(Date.now())).pipe(
+            Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL)),
+            Effect.forkScoped
+          )
+          return werift.peer
+        })
+    })
+  })
+)
