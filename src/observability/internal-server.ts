@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { PrismConfig } from "../config.ts"
+import { ProcessMetricsLive } from "./process-metrics.ts"
 
 const InternalRoutes = Layer.mergeAll(
   PrometheusMetrics.layerHttp({ path: "/metrics" }),
@@ -15,7 +16,8 @@ export const InternalServerLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* PrismConfig
     return HttpRouter.serve(InternalRoutes, { disableLogger: true, disableListenLog: true }).pipe(
-      Layer.provide(NodeHttpServer.layer(createServer, { port: config.internalPort, host: config.httpHost }))
+      Layer.provide(NodeHttpServer.layer(createServer, { port: config.internalPort, host: config.httpHost })),
+      Layer.merge(ProcessMetricsLive)
     )
   })
 )

@@ -1,8 +1,9 @@
-import { Clock, Effect, Queue, Random } from "effect"
+import { Clock, Effect, Metric, Queue, Random } from "effect"
 import type { CodecName } from "../media/codec.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
 import { SlotForwarder } from "../media/slot-forwarder.ts"
 import type { MediaCounters } from "../observability/media-counters.ts"
+import { forwardLatency } from "../observability/metrics.ts"
 import type { Track, TrackSink } from "../track/track.ts"
 import type { MediaKind, NegotiatedCodec, Peer, SlotDescription } from "../transport/transport.ts"
 
@@ -61,7 +62,16 @@ export class SubscriptionSlot implements TrackSink {
       const initialTimestamp = yield* Random.nextIntBetween(0, 0x7fffffff)
       const slot = new SubscriptionSlot(options, queue, initialSequenceNumber, initialTimestamp)
       yield* Queue.takeBetween(queue, 1, BATCH).pipe(
-        Effect.flatMap((batch) => Clock.currentTimeMillis.pipe(Effect.map((now) => slot.send(batch, now)))),
+        Effect.flatMap((batch) =>
+          Clock.currentTimeNanos.pipe(
+            Effect.flatMap((nanos) => {
+              const nowMs = Number(nanos) / 1e6
+              slot.send(batch, nowMs)
+              // The batch's oldest packet waited longest: sampling it costs one update per batch.
+              return Metric.update(forwardLatency, Math.max(0, nowMs - batch[0]!.receivedAtMs) / 1000)
+            })
+          )
+        ),
         Effect.forever,
         Effect.forkScoped
       )

@@ -1,3 +1,4 @@
+import type { Clock } from "effect"
 import { Effect } from "effect"
 import {
   GenericNack,
@@ -78,7 +79,8 @@ const mapState = (state: string): ConnectionState | undefined => {
 /** Answers `offer` with a new server-side werift peer connection. */
 export const makeWeriftPeer = (
   offer: string,
-  options: ServerPeerOptions
+  options: ServerPeerOptions,
+  clock: Clock.Clock
 ): Effect.Effect<WeriftPeer, NegotiationError> =>
   Effect.gen(function* () {
     const checked = readOffer(offer)
@@ -89,7 +91,7 @@ export const makeWeriftPeer = (
       try: () => negotiate(pc, offer, summary),
       catch: toError
     }).pipe(Effect.tapError(() => Effect.promise(() => pc.close().catch(() => undefined))))
-    const { peer, sendReports } = describePeer(pc, summary, answer)
+    const { peer, sendReports } = describePeer(pc, summary, answer, nowMsOf(clock))
     if (peer.publications.length === 0 && peer.slots.length === 0) {
       yield* Effect.promise(() => pc.close().catch(() => undefined))
       return yield* new NegotiationError({ reason: "no offered m-line has a codec the server supports" })
@@ -115,11 +117,14 @@ const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSum
   return pc.localDescription?.sdp ?? answer.sdp
 }
 
-const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: string) => {
+/** Fractional milliseconds from the Effect clock, so latency is measurable and simulations can drive time. */
+const nowMsOf = (clock: Clock.Clock) => () => Number(clock.currentTimeNanosUnsafe()) / 1e6
+
+const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: string, now: () => number) => {
   let handlers = noHandlers
-  let lastHeardMs = Date.now()
+  let lastHeardMs = now()
   const heard = () => {
-    lastHeardMs = Date.now()
+    lastHeardMs = now()
   }
   const publications: PublicationDescription[] = []
   const slots: SlotDescription[] = []
@@ -136,7 +141,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     if (PUBLISHING.has(offered.direction)) {
       publications.push({ mid, kind, codecs, rids: offered.sendRids })
       publicationTransceivers.set(mid, transceiver)
-      wireInbound(transceiver, mid, () => handlers, heard)
+      wireInbound(transceiver, mid, () => handlers, heard, now)
     } else if (offered.direction === "recvonly") {
       const sender = new SlotSender(transceiver)
       senders.set(mid, sender)
@@ -148,7 +153,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
           if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost)
         } else if (rtcp.type === 206) {
           const count = (rtcp as { feedback?: { count?: number } }).feedback?.count
-          if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, Date.now())
+          if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, now())
         }
       })
     }
@@ -171,7 +176,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       handlers = next
     },
     sendRtp: (slotMid, codec, packet) => {
-      slotSender(slotMid)?.send(codec, packet, Date.now())
+      slotSender(slotMid)?.send(codec, packet, now())
     },
     retransmit: (slotMid, codec, packet) => {
       slotSender(slotMid)?.retransmit(codec, packet)
@@ -193,7 +198,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       })
       void dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]).catch(() => undefined)
     },
-    silenceMs: () => Date.now() - lastHeardMs,
+    silenceMs: () => now() - lastHeardMs,
     renegotiate: (offer) => renegotiate(pc, summary, offer)
   }
   const sendReports = (nowMs: number) => {
@@ -207,7 +212,8 @@ const wireInbound = (
   transceiver: RTCRtpTransceiver,
   mid: string,
   handlers: () => PeerHandlers,
-  heard: () => void
+  heard: () => void,
+  now: () => number
 ) => {
   const receiver = transceiver.receiver as unknown as { nack: { addPacket: (p: unknown) => void } }
   receiver.nack.addPacket = () => undefined
@@ -228,7 +234,7 @@ const wireInbound = (
         marker: header.marker,
         payload: rtp.payload,
         audioLevel,
-        receivedAtMs: Date.now(),
+        receivedAtMs: now(),
         rid
       })
     })

@@ -1,4 +1,4 @@
-import { Effect, Layer, Schedule } from "effect"
+import { Clock, Effect, Layer, Schedule } from "effect"
 import { PrismConfig } from "../../config.ts"
 import { Transport } from "../transport.ts"
 import { installFastSrtp } from "./fast-srtp.ts"
@@ -11,6 +11,7 @@ export const WeriftTransport = Layer.effect(
   Transport,
   Effect.gen(function* () {
     const config = yield* PrismConfig
+    const clock = yield* Clock.Clock
     installFastSrtp()
     const options = {
       announcedIp: config.announcedIp,
@@ -20,10 +21,11 @@ export const WeriftTransport = Layer.effect(
     return Transport.of({
       connect: (request) =>
         Effect.gen(function* () {
-          const werift = yield* Effect.acquireRelease(makeWeriftPeer(request.offer, options), (w) =>
+          const werift = yield* Effect.acquireRelease(makeWeriftPeer(request.offer, options, clock), (w) =>
             Effect.promise(() => w.close())
           )
-          yield* Effect.sync(() => werift.sendReports(Date.now())).pipe(
+          yield* Clock.currentTimeMillis.pipe(
+            Effect.map((now) => werift.sendReports(now)),
             Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL)),
             Effect.forkScoped
           )
