@@ -40,6 +40,7 @@ export const retransmissions = counter(
 )
 
 export const forwardLatency = Metric.histogram("prism_forward_latency_seconds", {
-  description: "Time from a packet's arrival at the server to its send to a subscriber (oldest packet of each batch)",
+  description:
+    "Time from a packet's arrival at the server to its send to a subscriber (oldest packet of each batch)",
   boundaries: [0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
 })

@@ -1,7 +1,9 @@
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Effect, Layer, Metric, Schedule } from "effect"
 
-const cpuSeconds = Metric.gauge("process_cpu_seconds_total", { description: "User and system CPU time spent" })
+const cpuSeconds = Metric.gauge("process_cpu_seconds_total", {
+  description: "User and system CPU time spent"
+})
 const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "Resident memory size" })
 const heapUsed = Metric.gauge("nodejs_heap_size_used_bytes", { description: "V8 heap in use" })
 const eventLoopDelayP99 = Metric.gauge("nodejs_eventloop_delay_p99_seconds", {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { seqDiff } from "../../src/media/sequence-number.ts"
-import { type ReceivedPacket, TestClient, waitFor } from "../support/werift-client.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
+import { type ReceivedPacket, TestClient, waitFor } from "../support/werift-client.ts"
 
 /** Continuity of what one slot delivered: one SSRC, and how many sequence gaps. */
 const continuity = (packets: ReadonlyArray<ReceivedPacket>) => {
@@ -26,7 +26,10 @@ describe("media forwarding through real werift peers on loopback", () => {
   })
 
   it("forwards a publisher's audio and video to two subscribers on fixed SSRCs with continuous sequence numbers", async () => {
-    const alice = await TestClient.join(server.baseUrl, "fwd", { publish: { audio: true, video: true }, tag: 1 })
+    const alice = await TestClient.join(server.baseUrl, "fwd", {
+      publish: { audio: true, video: true },
+      tag: 1
+    })
     const bob = await TestClient.join(server.baseUrl, "fwd", { subscribe: { audio: 1, video: 1 } })
     const carol = await TestClient.join(server.baseUrl, "fwd", { subscribe: { audio: 1, video: 1 } })
     try {
@@ -73,7 +76,11 @@ describe("media forwarding through real werift peers on loopback", () => {
       await waitFor(() => viewer.packetsOn(mid).length > 60, 10_000, "first publisher's video")
       expect(new Set(viewer.packetsOn(mid).map((p) => p.tag))).toEqual(new Set([7]))
       expect(await first.leave()).toBe(204)
-      await waitFor(() => viewer.packetsOn(mid).filter((p) => p.tag === 8).length > 60, 10_000, "rebound video")
+      await waitFor(
+        () => viewer.packetsOn(mid).filter((p) => p.tag === 8).length > 60,
+        10_000,
+        "rebound video"
+      )
       const packets = viewer.packetsOn(mid)
       const firstOfSecond = packets.findIndex((p) => p.tag === 8)
       expect(packets[firstOfSecond]!.keyframe).toBe(true)
@@ -101,7 +108,10 @@ describe("media forwarding through real werift peers on loopback", () => {
       await new Promise((resolve) => setTimeout(resolve, 1500))
       expect([...solo.received.values()].flat().length).toBe(0)
       const view = (await (await fetch(`${server.baseUrl}/api/v1/rooms/solo`)).json()) as {
-        participants: Array<{ publications: Array<{ packetsReceived: number }>; slots: Array<{ trackId: string | null }> }>
+        participants: Array<{
+          publications: Array<{ packetsReceived: number }>
+          slots: Array<{ trackId: string | null }>
+        }>
       }
       expect(view.participants[0]!.publications.every((p) => p.packetsReceived > 0)).toBe(true)
       expect(view.participants[0]!.slots.every((s) => s.trackId === null)).toBe(true)

@@ -49,7 +49,12 @@ const codecs = () => ({
       payloadType: 96,
       rtcpFeedback: [useNACK(), usePLI()]
     }),
-    new RTCRtpCodecParameters({ mimeType: "video/rtx", clockRate: 90000, payloadType: 97, parameters: "apt=96" })
+    new RTCRtpCodecParameters({
+      mimeType: "video/rtx",
+      clockRate: 90000,
+      payloadType: 97,
+      parameters: "apt=96"
+    })
   ]
 })
 

@@ -114,7 +114,29 @@ const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSum
   }
   const answer = await pc.createAnswer()
   await pc.setLocalDescription(answer)
-  return pc.localDescription?.sdp ?? answer.sdp
+  return withoutReceiveOnlySsrcs(pc.localDescription?.sdp ?? answer.sdp)
+}
+
+/**
+ * werift lists its RTX pair (a=ssrc-group:FID and two a=ssrc lines, no msid) even in the
+ * sections where the server only receives. libwebrtc reads each msid-less SSRC as its own
+ * track and rejects the answer ("Media section has more than one track specified with
+ * a=ssrc lines"), so those lines are dropped: a receive-only section sends no media.
+ */
+export const withoutReceiveOnlySsrcs = (sdp: string): string => {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n"
+  const sections: string[][] = [[]]
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) sections.push([])
+    sections.at(-1)!.push(line)
+  }
+  return sections
+    .flatMap((lines, index) =>
+      index > 0 && lines.some((l) => l === "a=recvonly" || l === "a=inactive")
+        ? lines.filter((l) => !l.startsWith("a=ssrc:") && !l.startsWith("a=ssrc-group:"))
+        : lines
+    )
+    .join(eol)
 }
 
 /** Fractional milliseconds from the Effect clock, so latency is measurable and simulations can drive time. */
