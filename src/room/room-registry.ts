@@ -48,7 +48,7 @@ export class RoomRegistry extends Context.Service<
           Effect.gen(function* () {
             if (rooms.get(name) !== room) return
             rooms.delete(name)
-            yield* Metric.update(roomsOpen, -1)
+            yield* Metric.modify(roomsOpen, -1)
             yield* Effect.logInfo("room closed").pipe(Effect.annotateLogs({ room: name }))
             yield* FiberMap.remove(roomFibers, name)
           })
@@ -79,7 +79,7 @@ export class RoomRegistry extends Context.Service<
             )
             const room = yield* Deferred.await(ready)
             rooms.set(name, room)
-            yield* Metric.update(roomsOpen, 1)
+            yield* Metric.modify(roomsOpen, 1)
             yield* Effect.logInfo("room opened").pipe(Effect.annotateLogs({ room: name }))
             return room
           })

@@ -139,8 +139,8 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           const gone = new Set(member.participant.tracks)
           for (let i = tracks.length - 1; i >= 0; i--) if (gone.has(tracks[i]!)) tracks.splice(i, 1)
           for (const slot of member.participant.slots) slot.unbind()
-          yield* Metric.update(M.publicationsActive, -member.participant.tracks.length)
-          yield* Metric.update(M.participantsConnected, -1)
+          yield* Metric.modify(M.publicationsActive, -member.participant.tracks.length)
+          yield* Metric.modify(M.participantsConnected, -1)
           yield* rebind
         }
         yield* Effect.logInfo("participant left").pipe(
@@ -218,8 +218,8 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
             if (!member) return
             member.participant = command.participant
             tracks.push(...command.participant.tracks)
-            yield* Metric.update(M.participantsConnected, 1)
-            yield* Metric.update(M.publicationsActive, command.participant.tracks.length)
+            yield* Metric.modify(M.participantsConnected, 1)
+            yield* Metric.modify(M.publicationsActive, command.participant.tracks.length)
             yield* Effect.logInfo("participant joined").pipe(
               Effect.annotateLogs({
                 participant: member.id,
@@ -295,8 +295,8 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
         yield* Queue.shutdown(mailbox)
         for (const member of members.values()) {
           if (!member.participant) continue
-          yield* Metric.update(M.participantsConnected, -1)
-          yield* Metric.update(M.publicationsActive, -member.participant.tracks.length)
+          yield* Metric.modify(M.participantsConnected, -1)
+          yield* Metric.modify(M.publicationsActive, -member.participant.tracks.length)
         }
         members.clear()
       })

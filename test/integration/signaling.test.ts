@@ -154,7 +154,6 @@ describe("signaling API", () => {
     const pub = await TestClient.join(server.baseUrl, "api-view", { publish: { audio: true, video: true } })
     const sub = await TestClient.join(server.baseUrl, "api-view", { subscribe: { video: 1 } })
     try {
-      await waitFor(() => true, 0, "")
       const view = (await (await fetch(`${server.baseUrl}/api/v1/rooms/api-view`)).json()) as {
         name: string
         participants: Array<{

@@ -1,3 +1,5 @@
+import { isIPv4 } from "node:net"
+import { networkInterfaces } from "node:os"
 import {
   type PeerConfig,
   RTCRtpCodecParameters,
@@ -76,7 +78,21 @@ export interface ServerPeerOptions {
   readonly udpPortMax: number
 }
 
+/** Whether `ip` is an IPv4 address of one of this host's interfaces (loopback included). */
+const isLocalIpv4 = (ip: string): boolean =>
+  isIPv4(ip) &&
+  Object.values(networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === ip) ?? false)
+
+/**
+ * The ICE socket is bound to the announced address when that address is one of this host's
+ * own: bound to 0.0.0.0, a reply to a client check from another local address (a browser
+ * on the same machine also offers its LAN address) leaves with that address as source, not
+ * the advertised candidate's, the client drops it, and werift (ICE-lite) keeps the first
+ * nominated pair, so DTLS never completes. Behind NAT the announced address is not local
+ * and the socket stays on every interface.
+ */
 export const serverPeerConfig = (options: ServerPeerOptions): Partial<PeerConfig> => ({
+  ...(isLocalIpv4(options.announcedIp) ? { iceInterfaceAddresses: { udp4: options.announcedIp } } : {}),
   iceLite: true,
   bundlePolicy: "max-bundle",
   iceUseIpv4: false,
