@@ -28,8 +28,6 @@ export class RoomRegistry extends Context.Service<
     ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
     readonly view: (room: string) => Effect.Effect<RoomView, RoomNotFound>
     readonly list: Effect.Effect<ReadonlyArray<RoomView>>
-    /** Stops accepting joins; used on shutdown before the rooms close. */
-    readonly drain: Effect.Effect<void>
   }
 >()("prism/RoomRegistry") {
   /** Rooms live in a FiberMap keyed by name: removing a key closes that room and everyone in it. */
@@ -116,6 +114,13 @@ export class RoomRegistry extends Context.Service<
           ) as Effect.Effect<A, E | ParticipantNotFound>
         })
 
+      // Finalizers run last-in first-out: joins stop before the FiberMap closes the rooms.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          draining = true
+        }).pipe(Effect.andThen(Effect.logInfo("closing every room")))
+      )
+
       return RoomRegistry.of({
         join,
         leave: (name, participantId) => withRoom(name, participantId, (room) => room.leave(participantId)),
@@ -136,9 +141,6 @@ export class RoomRegistry extends Context.Service<
             if (view._tag === "Some") views.push(view.value)
           }
           return views
-        }),
-        drain: Effect.sync(() => {
-          draining = true
         })
       })
     })

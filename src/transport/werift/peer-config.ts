@@ -62,7 +62,7 @@ export const serverCodecs = () => ({
 })
 
 export const serverHeaderExtensions = () => ({
-  audio: [useSdesMid(), useAbsSendTime(), useTransportWideCC(), useAudioLevelIndication()],
+  audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication()],
   video: [
     useSdesMid(),
     useSdesRTPStreamId(),
