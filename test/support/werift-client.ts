@@ -36,6 +36,8 @@ export interface ClientOptions {
   /** one byte written into every payload so receivers know whose media they got */
   readonly tag?: number
   readonly path?: "participants" | "whip" | "whep"
+  /** werift's loss injection, in percent of packets (all kinds) dropped on the way in or out */
+  readonly lossPercent?: { readonly inbound?: number; readonly outbound?: number }
 }
 
 const codecs = () => ({
@@ -85,7 +87,12 @@ export class TestClient {
         video: [useSdesMid(), useAbsSendTime(), useTransportWideCC()]
       },
       iceUseIpv6: false,
-      iceStunGatherTimeout: 1
+      iceStunGatherTimeout: 1,
+      // werift's knob is inverted: it drops a packet with probability 1 - value/100.
+      debug: {
+        ...(options.lossPercent?.inbound ? { inboundPacketLoss: 100 - options.lossPercent.inbound } : {}),
+        ...(options.lossPercent?.outbound ? { outboundPacketLoss: 100 - options.lossPercent.outbound } : {})
+      }
     })
     const slots: RTCRtpTransceiver[] = []
     const client = new TestClient(baseUrl, pc, options, slots)
