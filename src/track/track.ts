@@ -47,6 +47,7 @@ export class Track {
   private readonly throttle: KeyframeRequestThrottle
   private readonly nackGenerators = new Map<number, NackGenerator>()
   private readonly ssrcs = new Set<number>()
+  private lastSsrc: number | undefined
   packetsReceived = 0
   bytesReceived = 0
 
@@ -120,13 +121,18 @@ export class Track {
 
   private readonly ridBySsrc = new Map<number, string>()
 
+  /** Only simulcast publications choose a layer; otherwise every SSRC (e.g. after a source change) flows. */
+  private get simulcast(): boolean {
+    return this.rids.length > 1
+  }
+
   /**
    * A keyframe request for what this track forwards, from a subscriber or from the SFU
    * itself; at most one per interval reaches the publisher, however many ask.
    */
   requestKeyframe(nowMs: number): void {
     if (this.kind !== "video") return
-    const ssrc = this.selector.pendingSsrc ?? this.selector.currentSsrc
+    const ssrc = this.simulcast ? (this.selector.pendingSsrc ?? this.selector.currentSsrc) : this.lastSsrc
     if (ssrc === undefined) return
     if (!this.throttle.tryRequest(nowMs)) return
     this.options.counters.keyframeRequestsToPublishers++
@@ -145,17 +151,24 @@ export class Track {
         this.ssrcs.add(packet.ssrc)
         if (packet.rid !== undefined) this.ridBySsrc.set(packet.ssrc, packet.rid)
       }
+      this.lastSsrc = packet.ssrc
       if (video) this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
-      const keyframe =
-        video && packet.ssrc === this.selector.pendingSsrc && isKeyframe(this.codecOf(packet), packet.payload)
-      if (
-        this.selector.onPacket(packet.ssrc, packet.payload.byteLength, keyframe, packet.receivedAtMs) ===
-        "skip"
-      )
-        continue
+      if (this.simulcast) {
+        const keyframe =
+          video &&
+          packet.ssrc === this.selector.pendingSsrc &&
+          isKeyframe(this.codecOf(packet), packet.payload)
+        const decision = this.selector.onPacket(
+          packet.ssrc,
+          packet.payload.byteLength,
+          keyframe,
+          packet.receivedAtMs
+        )
+        if (decision === "skip") continue
+      }
       for (const sink of this.sinks.values()) sink.offer(packet)
     }
-    const switchTo = this.rids.length > 1 ? this.selector.evaluate(nowMs) : undefined
+    const switchTo = this.simulcast ? this.selector.evaluate(nowMs) : undefined
     if (switchTo !== undefined) this.requestKeyframe(nowMs)
   }
 
