@@ -11,9 +11,7 @@ import {
   useREMB,
   useRepairedRtpStreamId,
   useSdesMid,
-  useSdesRTPStreamId,
-  useTransportWideCC,
-  useTWCC
+  useSdesRTPStreamId
 } from "werift"
 
 /**
@@ -22,7 +20,14 @@ import {
  * and codecs and header extensions listed explicitly (werift negotiates none by default).
  */
 
-const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB(), useTWCC()]
+/**
+ * No transport-cc (neither the feedback nor the header extension) until the server has a
+ * transport-wide TWCC sender of its own: werift's per-m-line feedback is malformed (it counts
+ * gaps as received, with no deltas), and Chrome's send-side estimate collapsed under it (to
+ * ~85 kbps, its lowest simulcast layer at 11 fps). Without it Chrome falls back to its
+ * loss-based estimate from receiver reports and ramps up.
+ */
+const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB()]
 
 const video = (mimeType: string, payloadType: number, parameters?: string) => [
   new RTCRtpCodecParameters({
@@ -49,7 +54,7 @@ export const serverCodecs = () => ({
       clockRate: 48000,
       channels: 2,
       payloadType: 111,
-      rtcpFeedback: [useTWCC()],
+      rtcpFeedback: [],
       parameters: "minptime=10;useinbandfec=1"
     })
   ],
@@ -63,13 +68,7 @@ export const serverCodecs = () => ({
 
 export const serverHeaderExtensions = () => ({
   audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication()],
-  video: [
-    useSdesMid(),
-    useSdesRTPStreamId(),
-    useRepairedRtpStreamId(),
-    useAbsSendTime(),
-    useTransportWideCC()
-  ]
+  video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useAbsSendTime()]
 })
 
 export interface ServerPeerOptions {

@@ -187,34 +187,6 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
   })
   const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
   dtls?.onRtcp.subscribe(heard)
-  if (process.env.TWCC_DEBUG && dtls) {
-    const orig = dtls.sendRtcp.bind(dtls)
-    let n = 0
-    dtls.sendRtcp = (packets: any[]) => {
-      for (const p of packets) {
-        const fb = (p as any).feedback
-        if (fb && fb.constructor?.name === "TransportWideCC" && n++ < 12) {
-          const buf = p.serialize()
-          console.log(
-            "TWCC",
-            fb.baseSequenceNumber,
-            fb.packetStatusCount,
-            fb.referenceTime,
-            fb.fbPktCount,
-            "chunks",
-            fb.packetChunks
-              .map((c: any) => `${c.constructor.name}:${c.packetStatus}x${c.runLength}`)
-              .join(","),
-            "deltas",
-            fb.recvDeltas.map((d: any) => `${d.type}:${d.delta}`).join(","),
-            "len",
-            buf.length
-          )
-        }
-      }
-      return orig(packets)
-    }
-  }
   watchConsent(pc, heard)
 
   const slotSender = (mid: string) => senders.get(mid)

@@ -1,0 +1,350 @@
+import type { Browser, Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { RoomView } from "../../src/room/room-view.ts"
+import { artifactPath, launchChromium, type PageServer, servePages } from "../support/chromium.ts"
+import { type RunningServer, startServer } from "../support/test-server.ts"
+
+/**
+ * Real browsers through the SFU: headless Chromium publishes its fake camera as three-layer
+ * simulcast plus audio, a second Chromium context subscribes and decodes. The pages are
+ * served from http://localhost (a secure context) and call the SFU cross-origin.
+ */
+
+/** Shared by both pages: join over the participants API, and report progress on window.state. */
+const COMMON = `
+const params = new URLSearchParams(location.search)
+const sfu = params.get("sfu")
+const room = params.get("room")
+const state = (window.state = { phase: "starting", error: null, connectionState: "new", location: null, offer: null, answer: null })
+const log = (line) => { document.getElementById("log").textContent += line + "\\n" }
+const gathered = (pc, timeoutMs) => new Promise((resolve) => {
+  if (pc.iceGatheringState === "complete") return resolve()
+  const timer = setTimeout(resolve, timeoutMs)
+  pc.addEventListener("icegatheringstatechange", () => {
+    if (pc.iceGatheringState === "complete") { clearTimeout(timer); resolve() }
+  })
+})
+const join = async (pc) => {
+  pc.addEventListener("connectionstatechange", () => {
+    state.connectionState = pc.connectionState
+    log("connection " + pc.connectionState)
+  })
+  await pc.setLocalDescription()
+  await gathered(pc, 2000)
+  state.offer = pc.localDescription.sdp
+  const response = await fetch(sfu + "/api/v1/rooms/" + room + "/participants", {
+    method: "POST",
+    headers: { "content-type": "application/sdp" },
+    body: pc.localDescription.sdp
+  })
+  const answer = await response.text()
+  if (response.status !== 201) throw new Error("join failed: " + response.status + " " + answer)
+  state.location = response.headers.get("location")
+  state.answer = answer
+  await pc.setRemoteDescription({ type: "answer", sdp: answer })
+  state.phase = "joined"
+  log("joined " + state.location)
+}
+window.rtpStats = async (type, kind) => {
+  const out = []
+  for (const s of (await window.pc.getStats()).values()) {
+    if (s.type === type && (kind === undefined || s.kind === kind)) out.push(s)
+  }
+  return out
+}
+`
+
+const page = (title: string, body: string, script: string) => `<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>${title}</title>
+<style>body{font:14px sans-serif;margin:8px}video{width:640px;height:360px;background:#222}pre{font-size:11px}</style>
+</head>
+<body>
+<h3>${title}</h3>
+${body}
+<pre id="log"></pre>
+<script type="module">
+${COMMON}
+try {
+${script}
+} catch (error) {
+  state.error = String(error && error.stack ? error.stack : error)
+  log("error " + state.error)
+}
+</script>
+</body>
+</html>`
+
+const PUBLISHER = page(
+  "Prism publisher",
+  `<video id="local" autoplay muted playsinline></video>`,
+  `
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 }, audio: true })
+  document.getElementById("local").srcObject = stream
+  const pc = (window.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" }))
+  pc.addTransceiver(stream.getVideoTracks()[0], {
+    direction: "sendonly",
+    streams: [stream],
+    sendEncodings: [
+      { rid: "q", scaleResolutionDownBy: 4 },
+      { rid: "h", scaleResolutionDownBy: 2 },
+      { rid: "f" }
+    ]
+  })
+  pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendonly", streams: [stream] })
+  await join(pc)
+`
+)
+
+const SUBSCRIBER = page(
+  "Prism subscriber",
+  `<video id="remote" autoplay muted playsinline></video>`,
+  `
+  const pc = (window.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" }))
+  const video = document.getElementById("remote")
+  const remote = new MediaStream()
+  video.srcObject = remote
+  pc.addEventListener("track", (event) => {
+    remote.addTrack(event.track)
+    log("track " + event.track.kind)
+    video.play().catch(() => undefined)
+  })
+  pc.addTransceiver("video", { direction: "recvonly" })
+  pc.addTransceiver("audio", { direction: "recvonly" })
+  await join(pc)
+`
+)
+
+interface PageState {
+  readonly phase: string
+  readonly error: string | null
+  readonly connectionState: string
+  readonly location: string | null
+  readonly offer: string | null
+  readonly answer: string | null
+}
+
+/** What the page scripts put on `window` (this project compiles without the DOM lib). */
+interface PageGlobals {
+  readonly state: PageState
+  readonly rtpStats: (type: string, kind?: string) => Promise<Array<Record<string, unknown>>>
+  readonly document: { getElementById(id: string): { videoWidth: number; videoHeight: number } | null }
+}
+
+const stateOf = (p: Page) => p.evaluate(() => (globalThis as unknown as Partial<PageGlobals>).state ?? null)
+
+const statsOf = (p: Page, type: string, kind?: string) =>
+  p.evaluate(([t, k]) => (globalThis as unknown as PageGlobals).rtpStats(t, k), [type, kind] as const)
+
+const videoSizeOf = (p: Page, id: string) =>
+  p.evaluate((elementId) => {
+    const video = (globalThis as unknown as PageGlobals).document.getElementById(elementId)
+    return { width: video?.videoWidth ?? 0, height: video?.videoHeight ?? 0 }
+  }, id)
+
+/** Polls `probe` until it returns a value, throwing the last reason after `timeoutMs`. */
+const poll = async <A>(
+  probe: () => Promise<A | undefined>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 250
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+const joinedOrFailed = (p: Page, name: string) =>
+  poll(
+    async () => {
+      const s = await stateOf(p)
+      if (!s) return undefined
+      if (s.error) throw new Error(`${name} page failed: ${s.error}`)
+      return s.phase === "joined" ? s : undefined
+    },
+    15_000,
+    `${name} to join`
+  )
+
+const connected = (p: Page, name: string) =>
+  poll(
+    async () => {
+      const s = await stateOf(p)
+      if (!s) return undefined
+      if (s.error) throw new Error(`${name} page failed: ${s.error}`)
+      if (s.connectionState === "failed") throw new Error(`${name} peer connection failed`)
+      return s.connectionState === "connected" ? s : undefined
+    },
+    15_000,
+    `${name} peer connection to connect`
+  )
+
+const roomView = async (baseUrl: string, room: string): Promise<RoomView> =>
+  (await (await fetch(`${baseUrl}/api/v1/rooms/${room}`)).json()) as RoomView
+
+const layersOf = async (publisher: Page) =>
+  (await statsOf(publisher, "outbound-rtp", "video"))
+    .map((s) => `${s["rid"]}:${s["frameWidth"] ?? "-"}x${s["frameHeight"] ?? "-"}@${s["framesSent"] ?? 0}`)
+    .sort()
+    .join(" ")
+
+const decodedVideo = async (subscriber: Page) => {
+  const [inbound] = await statsOf(subscriber, "inbound-rtp", "video")
+  return {
+    frames: Number(inbound?.["framesDecoded"] ?? 0),
+    width: Number(inbound?.["frameWidth"] ?? 0),
+    height: Number(inbound?.["frameHeight"] ?? 0)
+  }
+}
+
+describe("Chromium publisher and subscriber through the SFU", () => {
+  let server: RunningServer
+  let pages: PageServer
+  let browser: Browser
+  beforeAll(async () => {
+    ;[server, pages, browser] = await Promise.all([
+      startServer(),
+      servePages({ "/publisher.html": PUBLISHER, "/subscriber.html": SUBSCRIBER }),
+      launchChromium()
+    ])
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await pages?.close()
+    await server?.close()
+  })
+
+  /** A publisher page and a subscriber page, each in its own browser context, both connected. */
+  const session = async (room: string) => {
+    const query = `?sfu=${encodeURIComponent(server.baseUrl)}&room=${room}`
+    const contexts = await Promise.all([
+      browser.newContext({ viewport: { width: 700, height: 560 } }),
+      browser.newContext({ viewport: { width: 700, height: 560 } })
+    ])
+    const close = () => Promise.all(contexts.map((c) => c.close())).then(() => undefined)
+    try {
+      const [publisher, subscriber] = await Promise.all(contexts.map((c) => c.newPage()))
+      const startedAt = Date.now()
+      await publisher!.goto(`${pages.origin}/publisher.html${query}`)
+      const published = await joinedOrFailed(publisher!, "publisher")
+      await subscriber!.goto(`${pages.origin}/subscriber.html${query}`)
+      await joinedOrFailed(subscriber!, "subscriber")
+      await Promise.all([connected(publisher!, "publisher"), connected(subscriber!, "subscriber")])
+      return { publisher: publisher!, subscriber: subscriber!, published, startedAt, close }
+    } catch (error) {
+      await close()
+      throw error
+    }
+  }
+
+  it("a simulcast publisher's video is decoded by a subscriber in another browser context", {
+    timeout: 45_000
+  }, async () => {
+    const room = "chromium-e2e"
+    const { publisher, subscriber, published, startedAt, close } = await session(room)
+    try {
+      expect(published.offer).toMatch(/a=simulcast:send q;h;f/)
+      const decoded = await poll(
+        async () => {
+          const video = await decodedVideo(subscriber)
+          return video.frames > 30 ? video : undefined
+        },
+        20_000,
+        "the subscriber to decode 30 video frames"
+      )
+      const decodedAfterMs = Date.now() - startedAt
+      const element = await videoSizeOf(subscriber, "remote")
+      expect(element.width).toBeGreaterThan(0)
+      expect(element.height).toBeGreaterThan(0)
+
+      const view = await roomView(server.baseUrl, room)
+      expect(view.participants).toHaveLength(2)
+      const pub = view.participants.find((p) => p.publications.length > 0)!
+      const sub = view.participants.find((p) => p.slots.length > 0)!
+      const videoPublication = pub.publications.find((p) => p.kind === "video")!
+      expect(videoPublication.rids).toEqual(["q", "h", "f"])
+      expect(videoPublication.packetsReceived).toBeGreaterThan(0)
+      expect(pub.publications.find((p) => p.kind === "audio")).toBeDefined()
+      const videoSlot = sub.slots.find((s) => s.kind === "video")!
+      expect(videoSlot.trackId).toBe(videoPublication.id)
+      expect(videoSlot.packetsSent).toBeGreaterThan(0)
+      const audioSlot = sub.slots.find((s) => s.kind === "audio")!
+      expect(audioSlot.trackId).not.toBeNull()
+
+      console.log(
+        `chromium: 30 frames decoded ${decodedAfterMs} ms after the publisher page opened, ` +
+          `at ${decoded.width}x${decoded.height} (element ${element.width}x${element.height}); ` +
+          `forwarded rid ${videoPublication.forwardedRid}; publisher layers ${await layersOf(publisher)}`
+      )
+
+      await Promise.all([
+        publisher.screenshot({ path: await artifactPath("chromium-publisher.png") }),
+        subscriber.screenshot({ path: await artifactPath("chromium-subscriber.png") })
+      ])
+    } finally {
+      await close()
+    }
+  })
+
+  it("switches the subscriber to a larger layer once Chrome's estimate lets it send one", {
+    timeout: 60_000
+  }, async () => {
+    const room = "chromium-layers"
+    const { publisher, subscriber, startedAt, close } = await session(room)
+    try {
+      // Chrome starts with its lowest layer and adds larger ones as its bandwidth estimate
+      // grows (loss-based: the server negotiates no transport-cc), h after some 5-10 s.
+      const forwarded = await poll(
+        async () => {
+          const video = (await roomView(server.baseUrl, room)).participants
+            .flatMap((p) => p.publications)
+            .find((p) => p.kind === "video")
+          return video?.forwardedRid && video.forwardedRid !== "q" ? video.forwardedRid : undefined
+        },
+        30_000,
+        "the server to forward a layer above q",
+        500
+      )
+      const switchedAfterMs = Date.now() - startedAt
+      // KNOWN ISSUE: the forwarder passes VP8 picture ids through unchanged, and Chrome's
+      // layers number their pictures independently. When the new layer's ids are behind the
+      // old one's, Chrome's receiver drops every frame until they catch up (seen: 5-7 s
+      // frozen after q -> h). The wait below is generous so this test tolerates that freeze;
+      // it logs it. Once ids are rewritten, 30 frames should take ~1.5 s, the longest gap < 0.5 s.
+      const framesAtSwitch = (await decodedVideo(subscriber)).frames
+      let frames = framesAtSwitch
+      let lastProgressAt = Date.now()
+      let longestFreezeMs = 0
+      const larger = await poll(
+        async () => {
+          const video = await decodedVideo(subscriber)
+          const now = Date.now()
+          if (video.frames > frames) {
+            longestFreezeMs = Math.max(longestFreezeMs, now - lastProgressAt)
+            frames = video.frames
+            lastProgressAt = now
+          }
+          return video.width > 320 && video.frames >= framesAtSwitch + 30 ? video : undefined
+        },
+        20_000,
+        "the subscriber to decode the larger layer",
+        200
+      )
+      const element = await videoSizeOf(subscriber, "remote")
+      expect(element.width).toBeGreaterThan(320)
+      console.log(
+        `chromium: forwarding rid ${forwarded} ${switchedAfterMs} ms after the publisher page opened; ` +
+          `the subscriber decoded 30 frames of it (${larger.width}x${larger.height}) ` +
+          `${Date.now() - startedAt - switchedAfterMs} ms after the switch, longest decode gap ${longestFreezeMs} ms; ` +
+          `publisher layers ${await layersOf(publisher)}`
+      )
+      await subscriber.screenshot({ path: await artifactPath("chromium-subscriber-larger-layer.png") })
+    } finally {
+      await close()
+    }
+  })
+})
