@@ -1,6 +1,7 @@
 import { type CodecName, isVideoCodec } from "./codec.ts"
 import { isKeyframe } from "./keyframe.ts"
 import { PacketHistory } from "./packet-history.ts"
+import { PictureIdRewriter } from "./picture-id-rewriter.ts"
 import type { OutboundRtp, RtpPacket } from "./rtp-packet.ts"
 import { RtpRewriter } from "./rtp-rewriter.ts"
 
@@ -30,6 +31,7 @@ const WAITING: ForwardResult = { _tag: "WaitingForKeyframe" }
 export class SlotForwarder {
   private readonly rewriter: RtpRewriter
   private readonly history: PacketHistory<OutboundRtp> | undefined
+  private readonly pictureIds = new PictureIdRewriter()
   private sourceSsrc: number | undefined
   private waitingForKeyframe = false
 
@@ -55,6 +57,7 @@ export class SlotForwarder {
     if (packet.ssrc !== this.sourceSsrc) {
       this.sourceSsrc = packet.ssrc
       this.rewriter.switchSource()
+      this.pictureIds.switchSource()
       this.waitingForKeyframe = isVideoCodec(codec)
     }
     if (this.waitingForKeyframe) {
@@ -71,7 +74,8 @@ export class SlotForwarder {
       sequenceNumber: header.sequenceNumber,
       timestamp: header.timestamp,
       marker: packet.marker,
-      payload: packet.payload,
+      payload:
+        codec === "VP8" || codec === "VP9" ? this.pictureIds.rewrite(codec, packet.payload) : packet.payload,
       audioLevel: packet.audioLevel
     }
     this.history?.put(out)
