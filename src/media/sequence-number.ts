@@ -17,6 +17,16 @@ export const tsDiff = (a: number, b: number): number => (a - b) | 0
 /** True when a comes strictly after b in 16-bit sequence space. */
 export const seqNewer = (a: number, b: number): boolean => seqDiff(a, b) > 0
 
+/** A backwards step at least this large is a restarted stream rather than a late packet. */
+export const RESTART_DISTANCE = 1000
+
+/** True when `seq` is a straggler: a little behind `newest`, not a restart of the stream. */
+export const seqLate = (seq: number, newest: number | undefined): boolean => {
+  if (newest === undefined) return false
+  const behind = seqDiff(newest, seq)
+  return behind > 0 && behind < RESTART_DISTANCE
+}
+
 /**
  * Extends 16-bit sequence numbers to plain integers that keep increasing across wraparound.
  * Each input is placed within ±32767 of the highest value seen so far, so reordering is handled.

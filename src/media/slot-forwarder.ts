@@ -4,6 +4,7 @@ import { PacketHistory } from "./packet-history.ts"
 import { PictureIdRewriter } from "./picture-id-rewriter.ts"
 import type { OutboundRtp, RtpPacket } from "./rtp-packet.ts"
 import { RtpRewriter } from "./rtp-rewriter.ts"
+import { seqLate } from "./sequence-number.ts"
 
 export interface SlotForwarderOptions {
   readonly kind: "audio" | "video"
@@ -34,6 +35,8 @@ export class SlotForwarder {
   private readonly pictureIds = new PictureIdRewriter()
   private sourceSsrc: number | undefined
   private waitingForKeyframe = false
+  /** Newest packet of the current source discarded while waiting for its keyframe. */
+  private newestDiscarded: number | undefined
 
   constructor(options: SlotForwarderOptions) {
     this.rewriter = new RtpRewriter({
@@ -59,9 +62,16 @@ export class SlotForwarder {
       this.rewriter.switchSource()
       this.pictureIds.switchSource()
       this.waitingForKeyframe = isVideoCodec(codec)
+      this.newestDiscarded = undefined
     }
     if (this.waitingForKeyframe) {
-      if (!isKeyframe(codec, packet.payload)) return WAITING
+      // A keyframe that arrives after later packets were discarded (reordered, or retransmitted
+      // late) would start a stream with a hole that nothing can fill: wait for a newer one.
+      const late = seqLate(packet.sequenceNumber, this.newestDiscarded)
+      if (late || !isKeyframe(codec, packet.payload)) {
+        if (!late) this.newestDiscarded = packet.sequenceNumber
+        return WAITING
+      }
       this.waitingForKeyframe = false
     }
     if (packet.payload.byteLength === 0) {

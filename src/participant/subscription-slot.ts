@@ -1,4 +1,5 @@
 import { Clock, Effect, Metric, Queue, Random } from "effect"
+import { Buggify } from "../fault/buggify.ts"
 import type { CodecName } from "../media/codec.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
 import { SlotForwarder } from "../media/slot-forwarder.ts"
@@ -39,6 +40,7 @@ export class SubscriptionSlot implements TrackSink {
   private constructor(
     private readonly options: SlotOptions,
     private readonly queue: Queue.Queue<RtpPacket>,
+    private readonly buggify: Buggify,
     initialSequenceNumber: number,
     initialTimestamp: number
   ) {
@@ -60,7 +62,8 @@ export class SubscriptionSlot implements TrackSink {
       const queue = yield* Queue.dropping<RtpPacket>(options.queuePackets)
       const initialSequenceNumber = yield* Random.nextIntBetween(0, 0xffff)
       const initialTimestamp = yield* Random.nextIntBetween(0, 0x7fffffff)
-      const slot = new SubscriptionSlot(options, queue, initialSequenceNumber, initialTimestamp)
+      const buggify = yield* Buggify
+      const slot = new SubscriptionSlot(options, queue, buggify, initialSequenceNumber, initialTimestamp)
       yield* Queue.takeBetween(queue, 1, BATCH).pipe(
         Effect.flatMap((batch) =>
           Clock.currentTimeNanos.pipe(
@@ -91,7 +94,8 @@ export class SubscriptionSlot implements TrackSink {
   }
 
   offer(packet: RtpPacket): boolean {
-    if (Queue.offerUnsafe(this.queue, packet)) return true
+    const full = this.buggify.enabled && this.buggify.fires("slot.queue-full")
+    if (!full && Queue.offerUnsafe(this.queue, packet)) return true
     this.packetsDropped++
     this.options.counters.droppedSubscriberQueue++
     return false
@@ -150,7 +154,9 @@ export class SubscriptionSlot implements TrackSink {
       }
       const result = this.forwarder.forward(packet, codecName)
       if (result._tag === "Send") {
-        this.options.peer.sendRtp(this.mid, codec, result.packet)
+        if (!(this.buggify.enabled && this.buggify.fires("slot.send-failed"))) {
+          this.options.peer.sendRtp(this.mid, codec, result.packet)
+        }
         this.packetsSent++
         counters.packetsOut++
         counters.bytesOut += result.packet.payload.byteLength

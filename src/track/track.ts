@@ -1,9 +1,11 @@
 import { Clock, Effect, Queue, Schedule } from "effect"
+import { Buggify } from "../fault/buggify.ts"
 import { type CodecName, isVideoCodec } from "../media/codec.ts"
 import { isKeyframe } from "../media/keyframe.ts"
 import { KeyframeRequestThrottle } from "../media/keyframe-request-throttle.ts"
 import { NackGenerator } from "../media/nack-generator.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
+import { seqLate } from "../media/sequence-number.ts"
 import { SimulcastSelector } from "../media/simulcast-selector.ts"
 import type { MediaCounters } from "../observability/media-counters.ts"
 import type { InboundRtp, MediaKind, Peer, PublicationDescription } from "../transport/transport.ts"
@@ -47,13 +49,19 @@ export class Track {
   private readonly throttle: KeyframeRequestThrottle
   private readonly nackGenerators = new Map<number, NackGenerator>()
   private readonly ssrcs = new Set<number>()
+  private readonly newestSeq = new Map<number, number>()
+  /** Per SSRC, the count of in-order packets up to its newest; per sink, that count when it was attached. */
+  private readonly newestAt = new Map<number, number>()
+  private readonly attachedAt = new Map<string, number>()
+  private inOrderPackets = 0
   private lastSsrc: number | undefined
   packetsReceived = 0
   bytesReceived = 0
 
   private constructor(
     private readonly options: TrackOptions,
-    private readonly inbox: Queue.Queue<InboundRtp>
+    private readonly inbox: Queue.Queue<InboundRtp>,
+    private readonly buggify: Buggify
   ) {
     this.id = options.id
     this.participantId = options.participantId
@@ -69,11 +77,16 @@ export class Track {
   static readonly make = (options: TrackOptions) =>
     Effect.gen(function* () {
       const inbox = yield* Queue.dropping<InboundRtp>(options.queuePackets)
-      const track = new Track(options, inbox)
+      const buggify = yield* Buggify
+      const track = new Track(options, inbox, buggify)
+      const handle = (batch: ReadonlyArray<InboundRtp>) =>
+        Clock.currentTimeMillis.pipe(Effect.map((now) => track.fanOut(batch, now)))
+      const stallThenHandle = (batch: ReadonlyArray<InboundRtp>) =>
+        buggify.fires("track.batch-delay")
+          ? Effect.sleep(buggify.delayMs("track.batch-delay")).pipe(Effect.andThen(handle(batch)))
+          : handle(batch)
       yield* Queue.takeBetween(inbox, 1, BATCH).pipe(
-        Effect.flatMap((batch) =>
-          Clock.currentTimeMillis.pipe(Effect.map((now) => track.fanOut(batch, now)))
-        ),
+        Effect.flatMap(buggify.enabled ? stallThenHandle : handle),
         Effect.forever,
         Effect.forkScoped
       )
@@ -90,15 +103,18 @@ export class Track {
 
   /** Called from the transport's receive callback: never blocks, drops when the queue is full. */
   receive(packet: InboundRtp): void {
-    if (!Queue.offerUnsafe(this.inbox, packet)) this.options.counters.droppedPublisherQueue++
+    const full = this.buggify.enabled && this.buggify.fires("track.inbox-full")
+    if (full || !Queue.offerUnsafe(this.inbox, packet)) this.options.counters.droppedPublisherQueue++
   }
 
   attach(sink: TrackSink): void {
     this.sinks.set(sink.key, sink)
+    this.attachedAt.set(sink.key, this.inOrderPackets)
   }
 
   detach(sinkKey: string): void {
     this.sinks.delete(sinkKey)
+    this.attachedAt.delete(sinkKey)
   }
 
   get subscriberCount(): number {
@@ -136,6 +152,7 @@ export class Track {
     if (ssrc === undefined) return
     if (!this.throttle.tryRequest(nowMs)) return
     this.options.counters.keyframeRequestsToPublishers++
+    if (this.buggify.enabled && this.buggify.fires("track.keyframe-request-lost")) return
     this.options.peer.requestKeyframe(this.mid, ssrc)
   }
 
@@ -153,9 +170,16 @@ export class Track {
       }
       this.lastSsrc = packet.ssrc
       if (video) this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
+      const late = seqLate(packet.sequenceNumber, this.newestSeq.get(packet.ssrc))
+      if (!late) {
+        this.newestSeq.set(packet.ssrc, packet.sequenceNumber)
+        this.newestAt.set(packet.ssrc, ++this.inOrderPackets)
+      }
       if (this.simulcast) {
+        // A layer switch must not start at a keyframe whose later packets were already skipped.
         const keyframe =
           video &&
+          !late &&
           packet.ssrc === this.selector.pendingSsrc &&
           isKeyframe(this.codecOf(packet), packet.payload)
         const decision = this.selector.onPacket(
@@ -166,7 +190,12 @@ export class Track {
         )
         if (decision === "skip") continue
       }
-      for (const sink of this.sinks.values()) sink.offer(packet)
+      const newestAt = late ? (this.newestAt.get(packet.ssrc) ?? 0) : 0
+      for (const sink of this.sinks.values()) {
+        // A straggler older than what went by before the sink was attached would start it with a hole.
+        if (late && newestAt <= (this.attachedAt.get(sink.key) ?? 0)) continue
+        sink.offer(packet)
+      }
     }
     const switchTo = this.simulcast ? this.selector.evaluate(nowMs) : undefined
     if (switchTo !== undefined) this.requestKeyframe(nowMs)
