@@ -1,0 +1,5 @@
+/** A property of the run that did not hold. */
+export interface Violation {
+  readonly oracle: string
+  readonly message: string
+}
