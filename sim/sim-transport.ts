@@ -191,10 +191,10 @@ class SimServerPeer implements ServerEndpoint {
     )
   }
 
-  private sendOnSlot(mid: string, payloadType: number, packet: OutboundRtp, rtx: boolean): void {
+  private sendOnSlot(mid: string, payloadType: number, packet: OutboundRtp, rtx: boolean): boolean {
     const slot = this.slots.get(mid)
     const record = this.slotRecords.get(mid)
-    if (this.closed || !slot || !record) return
+    if (this.closed || !slot || !record) return false
     this.context.ledger.recordSend(
       record,
       this.now,
@@ -216,6 +216,7 @@ class SimServerPeer implements ServerEndpoint {
       audioLevel: packet.audioLevel,
       rtx
     })
+    return true
   }
 
   private send(packet: DownPacket): void {

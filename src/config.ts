@@ -87,7 +87,10 @@ export const flagsConfigProvider = (argv: ReadonlyArray<string>): ConfigProvider
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (!arg.startsWith("--")) continue
-    const [rawName, inline] = arg.slice(2).split("=", 2) as [string, string | undefined]
+    const body = arg.slice(2)
+    const equals = body.indexOf("=")
+    const rawName = equals < 0 ? body : body.slice(0, equals)
+    const inline = equals < 0 ? undefined : body.slice(equals + 1)
     const key = rawName.replaceAll("-", "_").toUpperCase()
     if (inline !== undefined) values[key] = inline
     else if (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) values[key] = argv[++i]!

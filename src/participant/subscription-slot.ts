@@ -129,8 +129,7 @@ export class SubscriptionSlot implements TrackSink {
     const codec = this.codecFor(this.boundTrack?.codec)
     if (!codec) return
     for (const packet of this.forwarder.lookup(sequenceNumbers)) {
-      counters.retransmissions++
-      this.options.peer.retransmit(this.mid, codec, packet)
+      if (this.options.peer.retransmit(this.mid, codec, packet)) counters.retransmissions++
     }
   }
 
@@ -154,12 +153,15 @@ export class SubscriptionSlot implements TrackSink {
       }
       const result = this.forwarder.forward(packet, codecName)
       if (result._tag === "Send") {
-        if (!(this.buggify.enabled && this.buggify.fires("slot.send-failed"))) {
-          this.options.peer.sendRtp(this.mid, codec, result.packet)
+        const injectedFailure = this.buggify.enabled && this.buggify.fires("slot.send-failed")
+        if (!injectedFailure && this.options.peer.sendRtp(this.mid, codec, result.packet)) {
+          this.packetsSent++
+          counters.packetsOut++
+          counters.bytesOut += result.packet.payload.byteLength
+        } else {
+          this.packetsDropped++
+          counters.droppedNotConnected++
         }
-        this.packetsSent++
-        counters.packetsOut++
-        counters.bytesOut += result.packet.payload.byteLength
       } else if (result._tag === "WaitingForKeyframe") {
         counters.droppedWaitingForKeyframe++
         track.requestKeyframe(nowMs)

@@ -57,10 +57,13 @@ export interface Peer {
   readonly slots: ReadonlyArray<SlotDescription>
   /** Installs the handlers; packets that arrive before this are dropped. */
   readonly attach: (handlers: PeerHandlers) => void
-  /** Sends one RTP packet on a slot with the slot's SSRC and the given codec's payload type. */
-  readonly sendRtp: (slotMid: string, codec: NegotiatedCodec, packet: OutboundRtp) => void
+  /**
+   * Sends one RTP packet on a slot with the slot's SSRC and the given codec's payload type.
+   * False when it could not go out (the connection is not up yet, or no longer).
+   */
+  readonly sendRtp: (slotMid: string, codec: NegotiatedCodec, packet: OutboundRtp) => boolean
   /** Retransmits a packet that was sent on a slot (RTX-wrapped when negotiated). */
-  readonly retransmit: (slotMid: string, codec: NegotiatedCodec, packet: OutboundRtp) => void
+  readonly retransmit: (slotMid: string, codec: NegotiatedCodec, packet: OutboundRtp) => boolean
   readonly requestKeyframe: (publicationMid: string, ssrc: number) => void
   readonly sendNack: (publicationMid: string, ssrc: number, sequenceNumbers: ReadonlyArray<number>) => void
   /** Milliseconds since the client was last heard from (STUN consent, RTP or RTCP). */

@@ -19,8 +19,9 @@ const fakePeer = () => {
     attach: () => undefined,
     sendRtp: (mid, _codec, packet) => {
       sent.push({ mid, packet })
+      return true
     },
-    retransmit: () => undefined,
+    retransmit: () => true,
     requestKeyframe: (_mid, ssrc) => {
       keyframeRequests.push(ssrc)
     },

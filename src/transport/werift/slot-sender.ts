@@ -1,20 +1,35 @@
 import { randomInt } from "node:crypto"
+import { isIP } from "node:net"
 import {
   type Extension,
-  ntpTime,
   type RTCDtlsTransport,
   type RTCRtpTransceiver,
   RTP_EXTENSION_URI,
   RtcpSenderInfo,
   RtcpSrPacket,
   RtpHeader,
-  serializeAbsSendTime,
   serializeAudioLevelIndication,
   serializeSdesMid,
   serializeTransportWideCC
 } from "werift"
+import { ntpFromUnixMs } from "../../media/rtcp-feedback.ts"
 import type { OutboundRtp } from "../../media/rtp-packet.ts"
 import type { NegotiatedCodec } from "../transport.ts"
+
+/** The parts of werift's ICE objects the direct send path relies on (checked at run time). */
+interface UdpPath {
+  readonly socket: { send: (data: Buffer, port: number, host: string) => void }
+  readonly closed: boolean
+}
+interface NominatedPair {
+  readonly remoteAddr: readonly [string, number]
+  readonly protocol: { readonly transport?: Partial<UdpPath> }
+}
+interface IceConnection {
+  readonly nominated: NominatedPair | undefined
+  canSendApplicationData(): boolean
+  send(data: Buffer): Promise<void>
+}
 
 /**
  * The send side of one subscription slot. werift's RTCRtpSender copies the publisher's
@@ -22,6 +37,9 @@ import type { NegotiatedCodec } from "../transport.ts"
  * offsets; the SFU owns all of that, so this writes the wire packet directly: the slot's
  * fixed SSRC, the subscriber's payload type, extensions rebuilt with the subscriber's ids,
  * and Sender Reports (werift only sends those for packets that go through its sender).
+ *
+ * The protected packet goes straight to the nominated pair's UDP socket: werift's own path
+ * (`RTCDtlsTransport.sendRtp`) costs three Promises per packet.
  */
 export class SlotSender {
   readonly ssrc: number
@@ -59,14 +77,14 @@ export class SlotSender {
   send(codec: NegotiatedCodec, packet: OutboundRtp, nowMs: number): boolean {
     const dtls = this.dtls
     if (!dtls) return false
-    const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet)
+    const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
     if (this.audioLevelId !== undefined && packet.audioLevel) {
       header.extensions.push({
         id: this.audioLevelId,
         payload: serializeAudioLevelIndication(packet.audioLevel.level)
       })
     }
-    void dtls.sendRtp(toBuffer(packet.payload), header)
+    if (!this.protectAndSend(dtls, toBuffer(packet.payload), header)) return false
     this.packetCount++
     this.octetCount += packet.payload.byteLength
     this.lastTimestamp = packet.timestamp
@@ -76,28 +94,29 @@ export class SlotSender {
   }
 
   /** RFC 4588 retransmission on the RTX stream, or a plain resend when RTX was not negotiated. */
-  retransmit(codec: NegotiatedCodec, packet: OutboundRtp): boolean {
+  retransmit(codec: NegotiatedCodec, packet: OutboundRtp, nowMs: number): boolean {
     const dtls = this.dtls
     if (!dtls) return false
     if (codec.rtxPayloadType === undefined) {
       // werift's SRTP bumps its rollover counter on any resent seq 0 (werift-mux-srtp.md §5),
       // which would desynchronise the subscriber for good; losing one packet is cheaper.
       if (packet.sequenceNumber === 0) return false
-      void dtls.sendRtp(
-        toBuffer(packet.payload),
-        this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet)
-      )
-      return true
+      const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
+      return this.protectAndSend(dtls, toBuffer(packet.payload), header)
     }
     const payload = Buffer.allocUnsafe(packet.payload.byteLength + 2)
     payload.writeUInt16BE(packet.sequenceNumber, 0)
     payload.set(packet.payload, 2)
     this.rtxSequenceNumber = (this.rtxSequenceNumber + 1) & 0xffff
-    void dtls.sendRtp(
-      payload,
-      this.header(dtls, codec.rtxPayloadType, this.rtxSsrc, this.rtxSequenceNumber, packet)
+    const header = this.header(
+      dtls,
+      codec.rtxPayloadType,
+      this.rtxSsrc,
+      this.rtxSequenceNumber,
+      packet,
+      nowMs
     )
-    return true
+    return this.protectAndSend(dtls, payload, header)
   }
 
   /** A Sender Report so the subscriber can sync audio and video and measure RTT. */
@@ -105,10 +124,11 @@ export class SlotSender {
     const dtls = this.dtls
     if (!dtls || this.lastTimestamp === undefined) return
     const elapsedTicks = Math.round(((nowMs - this.lastSentAtMs) * this.clockRate) / 1000)
+    const ntp = ntpFromUnixMs(nowMs)
     const sr = new RtcpSrPacket({
       ssrc: this.ssrc,
       senderInfo: new RtcpSenderInfo({
-        ntpTimestamp: ntpTime(),
+        ntpTimestamp: (BigInt(ntp.seconds) << 32n) | BigInt(ntp.fraction),
         rtpTimestamp: (this.lastTimestamp + elapsedTicks) >>> 0,
         packetCount: this.packetCount >>> 0,
         octetCount: this.octetCount >>> 0
@@ -117,17 +137,38 @@ export class SlotSender {
     void dtls.sendRtcp([sr]).catch(() => undefined)
   }
 
+  private protectAndSend(dtls: RTCDtlsTransport, payload: Buffer, header: RtpHeader): boolean {
+    let protectedPacket: Buffer
+    try {
+      protectedPacket = dtls.srtp.encrypt(payload, header)
+    } catch {
+      return false
+    }
+    const connection = dtls.iceTransport.connection as unknown as IceConnection
+    const pair = connection.nominated
+    if (!pair || !connection.canSendApplicationData()) return false
+    const transport = pair.protocol.transport
+    const [host, port] = pair.remoteAddr
+    if (transport?.socket && !transport.closed && isIP(host) !== 0) {
+      transport.socket.send(protectedPacket, port, host)
+    } else {
+      void connection.send(protectedPacket).catch(() => undefined)
+    }
+    return true
+  }
+
   private header(
     dtls: RTCDtlsTransport,
     payloadType: number,
     ssrc: number,
     sequenceNumber: number,
-    packet: OutboundRtp
+    packet: OutboundRtp,
+    nowMs: number
   ): RtpHeader {
     const extensions: Extension[] = []
     if (this.midId !== undefined) extensions.push({ id: this.midId, payload: this.mid })
     if (this.absSendTimeId !== undefined) {
-      extensions.push({ id: this.absSendTimeId, payload: serializeAbsSendTime(ntpTime()) })
+      extensions.push({ id: this.absSendTimeId, payload: absSendTime(nowMs) })
     }
     if (this.twccId !== undefined) {
       dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff
@@ -143,6 +184,15 @@ export class SlotSender {
       extensions
     })
   }
+}
+
+/** abs-send-time: 24 bits, seconds in 6.18 fixed point (the low bits of the NTP time). */
+const absSendTime = (nowMs: number): Buffer => {
+  const ntp = ntpFromUnixMs(nowMs)
+  const value = (((ntp.seconds & 0x3f) << 18) | (ntp.fraction >>> 14)) & 0xffffff
+  const bytes = Buffer.allocUnsafe(3)
+  bytes.writeUIntBE(value, 0, 3)
+  return bytes
 }
 
 const toBuffer = (bytes: Uint8Array): Buffer =>

@@ -197,12 +197,8 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     attach: (next) => {
       handlers = next
     },
-    sendRtp: (slotMid, codec, packet) => {
-      slotSender(slotMid)?.send(codec, packet, now())
-    },
-    retransmit: (slotMid, codec, packet) => {
-      slotSender(slotMid)?.retransmit(codec, packet)
-    },
+    sendRtp: (slotMid, codec, packet) => slotSender(slotMid)?.send(codec, packet, now()) ?? false,
+    retransmit: (slotMid, codec, packet) => slotSender(slotMid)?.retransmit(codec, packet, now()) ?? false,
     requestKeyframe: (publicationMid, ssrc) => {
       void publicationTransceivers
         .get(publicationMid)
