@@ -31,7 +31,32 @@ const hostileDatagrams = (): Buffer[] => {
     rtp[1] = i % 2 === 0 ? 96 : 200 + (i % 8) // RTP or RTCP payload types
     out.push(rtp)
   }
+  // A plaintext DTLS close_notify alert (epoch 0): werift ends the session on any alert.
+  out.push(Buffer.from([21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 2, 1, 0]))
+  // A record of a content type DTLS does not define, which werift also treats as an alert.
+  out.push(Buffer.from([60, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7, 0, 1, 0]))
   return out
+}
+
+/** A connectivity check with USE-CANDIDATE for the server's real ufrag, signed with a wrong password. */
+const forgedCheck = (answer: string): Buffer => {
+  const serverUfrag = /a=ice-ufrag:(\S+)/.exec(answer)![1]!
+  const username = Buffer.from(`${serverUfrag}:evil`)
+  const padded = Buffer.alloc(Math.ceil(username.length / 4) * 4)
+  username.copy(padded)
+  const attributes = Buffer.concat([
+    Buffer.from([0x00, 0x06, 0x00, username.length]),
+    padded,
+    Buffer.from([0x00, 0x25, 0x00, 0x00]), // USE-CANDIDATE
+    Buffer.from([0x00, 0x08, 0x00, 0x14]), // MESSAGE-INTEGRITY over nothing the server would accept
+    randomBytes(20)
+  ])
+  const header = Buffer.alloc(20)
+  header.writeUInt16BE(0x0001, 0)
+  header.writeUInt16BE(attributes.length, 2)
+  header.writeUInt32BE(0x2112a442, 4)
+  randomBytes(12).copy(header, 8)
+  return Buffer.concat([header, attributes])
 }
 
 describe("hostile UDP on the media ports", () => {
@@ -55,6 +80,8 @@ describe("hostile UDP on the media ports", () => {
       for (const port of [mediaPort(pub.answer), mediaPort(sub.answer)]) {
         for (const datagram of hostileDatagrams()) socket.send(datagram, port, "127.0.0.1")
       }
+      for (const client of [pub, sub])
+        socket.send(forgedCheck(client.answer), mediaPort(client.answer), "127.0.0.1")
       const before = sub.packetsOn(mid).length
       await waitFor(() => sub.packetsOn(mid).length > before + 60, 10_000, "media after the attack")
       expect(sub.packetsOn(mid).every((p) => p.tag === 4)).toBe(true)

@@ -2,6 +2,7 @@ import { Clock, Effect, Layer, Schedule } from "effect"
 import { PrismConfig } from "../../config.ts"
 import { Transport } from "../transport.ts"
 import { installFastSrtp } from "./fast-srtp.ts"
+import { installIngressGuard } from "./ingress-guard.ts"
 import { makeWeriftPeer } from "./werift-peer.ts"
 
 const SENDER_REPORT_INTERVAL = "1 second"
@@ -13,6 +14,7 @@ export const WeriftTransport = Layer.effect(
     const config = yield* PrismConfig
     const clock = yield* Clock.Clock
     installFastSrtp()
+    installIngressGuard()
     const options = {
       announcedIp: config.announcedIp,
       udpPortMin: config.udpPortMin,
