@@ -71,7 +71,11 @@ export const installIngressGuard = (): void => {
   stun["datagramReceived"] = function (this: GuardedProtocol, data: Buffer, addr: Address) {
     const connection = this[OWNER]
     if (connection) {
-      const peers = (connection[PEERS] ??= new Set())
+      let peers = connection[PEERS]
+      if (!peers) {
+        peers = new Set()
+        connection[PEERS] = peers
+      }
       if (isStun(data)) {
         const authentic = authenticRequest(connection, data)
         if (authentic === false) {
