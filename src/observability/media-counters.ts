@@ -20,6 +20,7 @@ export class MediaCounters {
   nacksFromSubscribers = 0
   nacksToPublishers = 0
   retransmissions = 0
+  retransmissionsOverBudget = 0
 }
 
 export class Counters extends Context.Service<Counters, MediaCounters>()("prism/Counters") {
@@ -61,6 +62,7 @@ export class Counters extends Context.Service<Counters, MediaCounters>()("prism/
           delta("nacksToPublishers")
         )
         yield* Metric.update(M.retransmissions, delta("retransmissions"))
+        yield* Metric.update(M.retransmissionsOverBudget, delta("retransmissionsOverBudget"))
       })
       yield* flush.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
       return counters

@@ -38,6 +38,10 @@ export const retransmissions = counter(
   "prism_retransmissions_total",
   "Packets resent to subscribers for NACKs"
 )
+export const retransmissionsOverBudget = counter(
+  "prism_retransmissions_over_budget_total",
+  "NACKed packets not resent because the slot's retransmission budget was spent"
+)
 
 export const forwardLatency = Metric.histogram("prism_forward_latency_seconds", {
   description:

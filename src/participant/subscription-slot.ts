@@ -1,6 +1,7 @@
 import { Clock, Effect, Metric, Queue, Random } from "effect"
 import { Buggify } from "../fault/buggify.ts"
 import type { CodecName } from "../media/codec.ts"
+import { RetransmissionBudget } from "../media/retransmission-budget.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
 import { SlotForwarder } from "../media/slot-forwarder.ts"
 import type { MediaCounters } from "../observability/media-counters.ts"
@@ -19,6 +20,10 @@ export interface SlotOptions {
 const BATCH = 64
 /** About 2 s of 2.5 Mbit/s video. */
 const HISTORY_PACKETS = 512
+/** Retransmissions may add up to half of what the slot forwards, plus a small burst: 30 % random loss
+ * needs about 43 % (three tries); a 25 % cap left the simulated lossy subscriber unable to decode. */
+const RETRANSMISSION_SHARE = 0.5
+const RETRANSMISSION_BURST = 64
 
 /**
  * A recvonly m-line of a subscriber: a fixed SSRC on which the room puts one track at a
@@ -34,6 +39,7 @@ export class SubscriptionSlot implements TrackSink {
   readonly codecs: ReadonlyArray<NegotiatedCodec>
   private boundTrack: Track | undefined
   private readonly forwarder: SlotForwarder
+  private readonly retransmissionBudget = new RetransmissionBudget(RETRANSMISSION_SHARE, RETRANSMISSION_BURST)
   packetsSent = 0
   packetsDropped = 0
 
@@ -129,6 +135,10 @@ export class SubscriptionSlot implements TrackSink {
     const codec = this.codecFor(this.boundTrack?.codec)
     if (!codec) return
     for (const packet of this.forwarder.lookup(sequenceNumbers)) {
+      if (!this.retransmissionBudget.trySpend()) {
+        counters.retransmissionsOverBudget++
+        continue
+      }
       if (this.options.peer.retransmit(this.mid, codec, packet)) counters.retransmissions++
     }
   }
@@ -156,6 +166,7 @@ export class SubscriptionSlot implements TrackSink {
         const injectedFailure = this.buggify.enabled && this.buggify.fires("slot.send-failed")
         if (!injectedFailure && this.options.peer.sendRtp(this.mid, codec, result.packet)) {
           this.packetsSent++
+          this.retransmissionBudget.forwarded()
           counters.packetsOut++
           counters.bytesOut += result.packet.payload.byteLength
         } else {

@@ -182,6 +182,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
   }
 
   pc.connectionStateChange.subscribe((state) => {
+    if (state === "connected") enlargeSocketBuffers(pc)
     const mapped = mapState(state)
     if (mapped) handlers.onStateChange(mapped)
   })
@@ -267,6 +268,28 @@ const wireInbound = (
   }
   subscribeAll()
   transceiver.onTrack.subscribe(subscribeAll)
+}
+
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+
+/**
+ * werift leaves its UDP sockets at the kernel's default buffers (~208 KB); a 200 ms stall of the
+ * event loop then overflows them and the losses come back as NACK storms. The kernel caps the
+ * request at net.core.rmem_max / wmem_max (see docs/operations.md).
+ */
+const enlargeSocketBuffers = (pc: RTCPeerConnection) => {
+  const connection = pc.getTransceivers()[0]?.sender.dtlsTransport?.iceTransport.connection as
+    | { nominated?: { protocol?: { transport?: { socket?: unknown } } } }
+    | undefined
+  const socket = connection?.nominated?.protocol?.transport?.socket as
+    | { setRecvBufferSize?: (n: number) => void; setSendBufferSize?: (n: number) => void }
+    | undefined
+  try {
+    socket?.setRecvBufferSize?.(SOCKET_BUFFER_BYTES)
+    socket?.setSendBufferSize?.(SOCKET_BUFFER_BYTES)
+  } catch {
+    // not bound yet, or the kernel refused: werift's defaults stay
+  }
 }
 
 /** An ICE-lite server sends no checks of its own, so the client's consent requests are its keepalive. */
