@@ -8,6 +8,7 @@ import {
   type PublicationDescription,
   type SlotDescription
 } from "../../src/transport/transport.ts"
+import { sessionLines } from "./session-lines.ts"
 
 /** The server side of the simulated negotiation: what werift would answer. */
 
@@ -78,13 +79,11 @@ interface AnswerSection {
 
 const buildAnswer = (ufrag: string, sections: ReadonlyArray<AnswerSection>): string => {
   const lines = [
-    "v=0",
-    "o=- 1 2 IN IP4 127.0.0.1",
-    "s=-",
-    "t=0 0",
-    `a=group:BUNDLE ${sections.map((s) => s.mid).join(" ")}`,
-    `a=ice-ufrag:${ufrag}`,
-    "a=ice-pwd:prismsimulatedprismsimulated",
+    ...sessionLines(
+      ufrag,
+      "prismsimulatedprismsimulated",
+      sections.map((s) => s.mid)
+    ),
     "a=ice-lite",
     "a=setup:passive"
   ]

@@ -1,4 +1,5 @@
 import type { MediaKind } from "../../src/transport/transport.ts"
+import { sessionLines } from "./session-lines.ts"
 
 /** The SDP a simulated client sends, shaped like a browser's (bundle, mids, rtpmap, rid/simulcast). */
 
@@ -25,13 +26,11 @@ export interface OfferSection {
 
 export const buildOffer = (ufrag: string, cname: string, sections: ReadonlyArray<OfferSection>): string => {
   const lines = [
-    "v=0",
-    "o=- 1 2 IN IP4 127.0.0.1",
-    "s=-",
-    "t=0 0",
-    `a=group:BUNDLE ${sections.map((s) => s.mid).join(" ")}`,
-    `a=ice-ufrag:${ufrag}`,
-    "a=ice-pwd:simulatedsimulatedsimulated",
+    ...sessionLines(
+      ufrag,
+      "simulatedsimulatedsimulated",
+      sections.map((s) => s.mid)
+    ),
     "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
     "a=setup:actpass"
   ]
