@@ -28,7 +28,10 @@ const noHandlers: PeerHandlers = {
   onRtp: () => undefined,
   onKeyframeRequest: () => undefined,
   onNack: () => undefined,
-  onStateChange: () => undefined
+  onStateChange: () => undefined,
+  onCongestionFeedback: () => undefined,
+  onDataChannelOpen: () => undefined,
+  onDataMessage: () => undefined
 }
 
 interface PeerContext {
@@ -95,6 +98,8 @@ class SimServerPeer implements ServerEndpoint {
         publication.nackedSeqs += seqs.length
         this.send({ kind: "nack", conn: this.conn, mid, ssrc, seqs: [...seqs] })
       },
+      sendPadding: () => 0,
+      sendData: () => false,
       silenceMs: () => this.now - this.lastHeardMs,
       renegotiate: (offer) => this.renegotiate(offer)
     }

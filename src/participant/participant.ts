@@ -110,7 +110,10 @@ export class Participant {
         onStateChange: (state) => {
           if (state === "failed") Deferred.doneUnsafe(ended, Effect.succeed("transport-failed"))
           else if (state === "closed") Deferred.doneUnsafe(ended, Effect.succeed("transport-closed"))
-        }
+        },
+        onCongestionFeedback: () => undefined,
+        onDataChannelOpen: () => undefined,
+        onDataMessage: () => undefined
       })
       const timeoutMs = Duration.toMillis(config.participantTimeout)
       yield* Effect.suspend(() =>

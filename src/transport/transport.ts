@@ -43,12 +43,45 @@ export interface InboundRtp extends RtpPacket {
 
 export type ConnectionState = "connecting" | "connected" | "failed" | "closed"
 
+/** What a subscriber's transport-wide congestion feedback says about one packet the server sent it. */
+export interface PacketResult {
+  /** Server clock when the packet left. */
+  readonly sendTimeMs: number
+  /** RTP packet size on the wire (header, payload and padding, before SRTP). */
+  readonly sizeBytes: number
+  /** The subscriber's clock when it arrived (its own epoch), undefined when reported lost. */
+  readonly arrivalTimeMs: number | undefined
+  /** Whether it was probe padding rather than media. */
+  readonly probe: boolean
+}
+
+/** Downlink feedback from a subscriber, for its bandwidth estimate. */
+export type CongestionFeedback =
+  | {
+      readonly _tag: "TransportFeedback"
+      readonly nowMs: number
+      /** In transport-wide sequence order; packets the feedback does not cover are absent. */
+      readonly packets: ReadonlyArray<PacketResult>
+    }
+  | { readonly _tag: "Remb"; readonly nowMs: number; readonly bitrateBps: number }
+  | {
+      readonly _tag: "ReceiverReport"
+      readonly nowMs: number
+      /** 0–1, the fraction of packets lost since the previous report. */
+      readonly fractionLost: number
+      readonly rttMs: number | undefined
+    }
+
 /** Synchronous callbacks from the network into the SFU. They run on the I/O callback and must not block. */
 export interface PeerHandlers {
   readonly onRtp: (publicationMid: string, packet: InboundRtp) => void
   readonly onKeyframeRequest: (slotMid: string, nowMs: number) => void
   readonly onNack: (slotMid: string, sequenceNumbers: ReadonlyArray<number>) => void
   readonly onStateChange: (state: ConnectionState) => void
+  readonly onCongestionFeedback: (feedback: CongestionFeedback) => void
+  /** A data channel the client opened is ready to carry messages both ways. */
+  readonly onDataChannelOpen: (label: string) => void
+  readonly onDataMessage: (label: string, message: string | Uint8Array) => void
 }
 
 export interface Peer {
@@ -66,6 +99,16 @@ export interface Peer {
   readonly retransmit: (slotMid: string, codec: NegotiatedCodec, packet: OutboundRtp) => boolean
   readonly requestKeyframe: (publicationMid: string, ssrc: number) => void
   readonly sendNack: (publicationMid: string, ssrc: number, sequenceNumbers: ReadonlyArray<number>) => void
+  /**
+   * Sends up to `bytes` of padding-only packets on a slot to probe the downlink (RTX padding
+   * when negotiated). Returns the bytes actually sent (0 when the slot cannot carry padding).
+   */
+  readonly sendPadding: (slotMid: string, bytes: number) => number
+  /**
+   * Sends a message on the client's data channel with this label. False when the channel is
+   * not open or its send buffer is over `maxBufferedBytes` (the caller counts the drop).
+   */
+  readonly sendData: (label: string, message: string | Uint8Array, maxBufferedBytes: number) => boolean
   /** Milliseconds since the client was last heard from (STUN consent, RTP or RTCP). */
   readonly silenceMs: () => number
   /** Applies a new offer from the same client (ICE restart) and returns the answer. */

@@ -45,6 +45,8 @@ const fakePeer: Peer = {
   retransmit: () => true,
   requestKeyframe: () => undefined,
   sendNack: () => undefined,
+  sendPadding: () => 0,
+  sendData: () => false,
   silenceMs: () => 0,
   renegotiate: () => Effect.succeed("")
 }

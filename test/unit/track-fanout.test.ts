@@ -26,6 +26,8 @@ const fakePeer = () => {
       keyframeRequests.push(ssrc)
     },
     sendNack: () => undefined,
+    sendPadding: () => 0,
+    sendData: () => false,
     silenceMs: () => 0,
     renegotiate: () => Effect.succeed("")
   }

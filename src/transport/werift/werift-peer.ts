@@ -60,7 +60,10 @@ const noHandlers: PeerHandlers = {
   onRtp: () => undefined,
   onKeyframeRequest: () => undefined,
   onNack: () => undefined,
-  onStateChange: () => undefined
+  onStateChange: () => undefined,
+  onCongestionFeedback: () => undefined,
+  onDataChannelOpen: () => undefined,
+  onDataMessage: () => undefined
 }
 
 const mapState = (state: string): ConnectionState | undefined => {
@@ -217,6 +220,8 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       })
       void dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]).catch(() => undefined)
     },
+    sendPadding: () => 0,
+    sendData: () => false,
     silenceMs: () => now() - lastHeardMs,
     renegotiate: (offer) => renegotiate(pc, summary, offer)
   }
