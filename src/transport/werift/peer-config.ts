@@ -11,7 +11,9 @@ import {
   useREMB,
   useRepairedRtpStreamId,
   useSdesMid,
-  useSdesRTPStreamId
+  useSdesRTPStreamId,
+  useTransportWideCC,
+  useTWCC
 } from "werift"
 
 /**
@@ -21,13 +23,11 @@ import {
  */
 
 /**
- * No transport-cc (neither the feedback nor the header extension) until the server has a
- * transport-wide TWCC sender of its own: werift's per-m-line feedback is malformed (it counts
- * gaps as received, with no deltas), and Chrome's send-side estimate collapsed under it (to
- * ~85 kbps, its lowest simulcast layer at 11 fps). Without it Chrome falls back to its
- * loss-based estimate from receiver reports and ramps up.
+ * transport-cc is negotiated (when the client offers it) with the server's own transport-wide
+ * feedback and send history: werift's receiver-side feedback is malformed and per m-line, so
+ * the werift peer switches it off (werift-notes §5).
  */
-const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB()]
+const videoFeedback = () => [useNACK(), usePLI(), useFIR(), useREMB(), useTWCC()]
 
 const video = (mimeType: string, payloadType: number, parameters?: string) => [
   new RTCRtpCodecParameters({
@@ -54,7 +54,7 @@ export const serverCodecs = () => ({
       clockRate: 48000,
       channels: 2,
       payloadType: 111,
-      rtcpFeedback: [],
+      rtcpFeedback: [useTWCC()],
       parameters: "minptime=10;useinbandfec=1"
     })
   ],
@@ -67,8 +67,14 @@ export const serverCodecs = () => ({
 })
 
 export const serverHeaderExtensions = () => ({
-  audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication()],
-  video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useAbsSendTime()]
+  audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication(), useTransportWideCC()],
+  video: [
+    useSdesMid(),
+    useSdesRTPStreamId(),
+    useRepairedRtpStreamId(),
+    useAbsSendTime(),
+    useTransportWideCC()
+  ]
 })
 
 export interface ServerPeerOptions {

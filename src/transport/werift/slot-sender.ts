@@ -12,8 +12,10 @@ import {
   serializeSdesMid,
   serializeTransportWideCC
 } from "werift"
-import { ntpFromUnixMs } from "../../media/rtcp-feedback.ts"
+import { ntpFromUnixMs, ntpMiddle32 } from "../../media/rtcp-feedback.ts"
 import type { OutboundRtp } from "../../media/rtp-packet.ts"
+import type { SenderReportLog } from "../../media/transport-round-trip.ts"
+import type { TransportSendHistory } from "../../media/transport-send-history.ts"
 import type { NegotiatedCodec } from "../transport.ts"
 
 /** The parts of werift's ICE objects the direct send path relies on (checked at run time). */
@@ -40,6 +42,10 @@ interface IceConnection {
  *
  * The protected packet goes straight to the nominated pair's UDP socket: werift's own path
  * (`RTCDtlsTransport.sendRtp`) costs three Promises per packet.
+ *
+ * When transport-cc is negotiated every packet (media, retransmission, probe padding) takes
+ * the next number of the peer connection's `TransportSendHistory`, which remembers it once
+ * it has left.
  */
 export class SlotSender {
   readonly ssrc: number
@@ -55,8 +61,16 @@ export class SlotSender {
   private lastTimestamp: number | undefined
   private lastSentAtMs = 0
   private clockRate = 90000
+  /** RTX payload type for probe padding: that of the codec last sent, else the first with RTX. */
+  private paddingPayloadType: number | undefined
 
-  constructor(private readonly transceiver: RTCRtpTransceiver) {
+  constructor(
+    private readonly transceiver: RTCRtpTransceiver,
+    codecs: ReadonlyArray<NegotiatedCodec>,
+    private readonly sendHistory: TransportSendHistory,
+    private readonly senderReports: SenderReportLog
+  ) {
+    this.paddingPayloadType = codecs.find((c) => c.rtxPayloadType !== undefined)?.rtxPayloadType
     this.ssrc = transceiver.sender.ssrc
     this.rtxSsrc = transceiver.sender.rtxSsrc
     this.rtxSequenceNumber = randomInt(0x10000)
@@ -77,19 +91,20 @@ export class SlotSender {
   send(codec: NegotiatedCodec, packet: OutboundRtp, nowMs: number): boolean {
     const dtls = this.dtls
     if (!dtls) return false
-    const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
+    const header = this.header(codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
     if (this.audioLevelId !== undefined && packet.audioLevel) {
       header.extensions.push({
         id: this.audioLevelId,
         payload: serializeAudioLevelIndication(packet.audioLevel.level)
       })
     }
-    if (!this.protectAndSend(dtls, toBuffer(packet.payload), header)) return false
+    if (!this.protectAndSend(dtls, toBuffer(packet.payload), header, nowMs, false)) return false
     this.packetCount++
     this.octetCount += packet.payload.byteLength
     this.lastTimestamp = packet.timestamp
     this.lastSentAtMs = nowMs
     this.clockRate = codec.clockRate
+    if (codec.rtxPayloadType !== undefined) this.paddingPayloadType = codec.rtxPayloadType
     return true
   }
 
@@ -101,22 +116,43 @@ export class SlotSender {
       // werift's SRTP bumps its rollover counter on any resent seq 0 (werift-mux-srtp.md §5),
       // which would desynchronise the subscriber for good; losing one packet is cheaper.
       if (packet.sequenceNumber === 0) return false
-      const header = this.header(dtls, codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
-      return this.protectAndSend(dtls, toBuffer(packet.payload), header)
+      const header = this.header(codec.payloadType, this.ssrc, packet.sequenceNumber, packet, nowMs)
+      return this.protectAndSend(dtls, toBuffer(packet.payload), header, nowMs, false)
     }
     const payload = Buffer.allocUnsafe(packet.payload.byteLength + 2)
     payload.writeUInt16BE(packet.sequenceNumber, 0)
     payload.set(packet.payload, 2)
     this.rtxSequenceNumber = (this.rtxSequenceNumber + 1) & 0xffff
-    const header = this.header(
-      dtls,
-      codec.rtxPayloadType,
-      this.rtxSsrc,
-      this.rtxSequenceNumber,
-      packet,
-      nowMs
-    )
-    return this.protectAndSend(dtls, payload, header)
+    const header = this.header(codec.rtxPayloadType, this.rtxSsrc, this.rtxSequenceNumber, packet, nowMs)
+    return this.protectAndSend(dtls, payload, header, nowMs, false)
+  }
+
+  /**
+   * Probe padding: padding-only packets on the RTX stream (receivers drop RTX without an
+   * original sequence number, but count it for congestion control), up to `bytes` of whole
+   * RTP packets. 0 when the slot has no RTX: padding on the media stream would take its
+   * sequence numbers.
+   */
+  sendPadding(bytes: number, nowMs: number): number {
+    const dtls = this.dtls
+    const payloadType = this.paddingPayloadType
+    if (!dtls || payloadType === undefined || !(bytes > 0)) return 0
+    const template = { timestamp: this.lastTimestamp ?? 0, marker: false }
+    const headerSize = this.header(payloadType, this.rtxSsrc, 0, template, nowMs, 0).serializeSize
+    let sent = 0
+    for (let count = 0; count < MAX_PADDING_PACKETS; count++) {
+      const paddingSize = Math.min(MAX_PADDING_BYTES, bytes - sent - headerSize)
+      if (paddingSize < 1) break
+      this.rtxSequenceNumber = (this.rtxSequenceNumber + 1) & 0xffff
+      const header = this.header(payloadType, this.rtxSsrc, this.rtxSequenceNumber, template, nowMs)
+      header.padding = true
+      header.paddingSize = paddingSize
+      const padding = Buffer.alloc(paddingSize)
+      padding[paddingSize - 1] = paddingSize
+      if (!this.protectAndSend(dtls, padding, header, nowMs, true)) break
+      sent += header.serializeSize + paddingSize
+    }
+    return sent
   }
 
   /** A Sender Report so the subscriber can sync audio and video and measure RTT. */
@@ -125,6 +161,7 @@ export class SlotSender {
     if (!dtls || this.lastTimestamp === undefined) return
     const elapsedTicks = Math.round(((nowMs - this.lastSentAtMs) * this.clockRate) / 1000)
     const ntp = ntpFromUnixMs(nowMs)
+    this.senderReports.record(ntpMiddle32(ntp), nowMs)
     const sr = new RtcpSrPacket({
       ssrc: this.ssrc,
       senderInfo: new RtcpSenderInfo({
@@ -137,7 +174,13 @@ export class SlotSender {
     void dtls.sendRtcp([sr]).catch(() => undefined)
   }
 
-  private protectAndSend(dtls: RTCDtlsTransport, payload: Buffer, header: RtpHeader): boolean {
+  private protectAndSend(
+    dtls: RTCDtlsTransport,
+    payload: Buffer,
+    header: RtpHeader,
+    nowMs: number,
+    probe: boolean
+  ): boolean {
     let protectedPacket: Buffer
     try {
       protectedPacket = dtls.srtp.encrypt(payload, header)
@@ -147,6 +190,10 @@ export class SlotSender {
     const connection = dtls.iceTransport.connection as unknown as IceConnection
     const pair = connection.nominated
     if (!pair || !connection.canSendApplicationData()) return false
+    const transportSequenceNumber = this.transportSequenceNumberOf(header)
+    if (transportSequenceNumber !== undefined) {
+      this.sendHistory.sent(transportSequenceNumber, nowMs, header.serializeSize + payload.byteLength, probe)
+    }
     const transport = pair.protocol.transport
     const [host, port] = pair.remoteAddr
     if (transport?.socket && !transport.closed && isIP(host) !== 0) {
@@ -157,13 +204,20 @@ export class SlotSender {
     return true
   }
 
+  private transportSequenceNumberOf(header: RtpHeader): number | undefined {
+    if (this.twccId === undefined) return undefined
+    const extension = header.extensions.find((e) => e.id === this.twccId)
+    return extension ? extension.payload.readUInt16BE(0) : undefined
+  }
+
   private header(
-    dtls: RTCDtlsTransport,
     payloadType: number,
     ssrc: number,
     sequenceNumber: number,
-    packet: OutboundRtp,
-    nowMs: number
+    packet: Pick<OutboundRtp, "timestamp" | "marker">,
+    nowMs: number,
+    /** Only to measure a header: by default the next transport-wide number is taken. */
+    transportSequenceNumber?: number
   ): RtpHeader {
     const extensions: Extension[] = []
     if (this.midId !== undefined) extensions.push({ id: this.midId, payload: this.mid })
@@ -171,8 +225,10 @@ export class SlotSender {
       extensions.push({ id: this.absSendTimeId, payload: absSendTime(nowMs) })
     }
     if (this.twccId !== undefined) {
-      dtls.transportSequenceNumber = (dtls.transportSequenceNumber + 1) & 0xffff
-      extensions.push({ id: this.twccId, payload: serializeTransportWideCC(dtls.transportSequenceNumber) })
+      extensions.push({
+        id: this.twccId,
+        payload: serializeTransportWideCC(transportSequenceNumber ?? this.sendHistory.next())
+      })
     }
     return new RtpHeader({
       payloadType,
@@ -185,6 +241,10 @@ export class SlotSender {
     })
   }
 }
+
+/** Padding per packet is at most 255 bytes (its count is one byte). */
+const MAX_PADDING_BYTES = 255
+const MAX_PADDING_PACKETS = 64
 
 /** abs-send-time: 24 bits, seconds in 6.18 fixed point (the low bits of the NTP time). */
 const absSendTime = (nowMs: number): Buffer => {

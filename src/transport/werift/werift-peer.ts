@@ -24,12 +24,17 @@ import {
   type SlotDescription
 } from "../transport.ts"
 import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
+import { PeerCongestion } from "./peer-congestion.ts"
 import { SlotSender } from "./slot-sender.ts"
 
 export interface WeriftPeer {
   readonly peer: Peer
   /** Sends a Sender Report on every slot that has sent media. */
   readonly sendReports: (nowMs: number) => void
+  /** Sends transport-wide feedback to the client for what arrived since the last one (every ~50 ms). */
+  readonly sendTransportFeedback: () => void
+  /** Whether the client sends transport-wide sequence numbers (so `sendTransportFeedback` has work). */
+  readonly receivesTransportWide: boolean
   readonly close: () => Promise<void>
 }
 
@@ -94,12 +99,12 @@ export const makeWeriftPeer = (
       try: () => negotiate(pc, offer, summary),
       catch: toError
     }).pipe(Effect.tapError(() => Effect.promise(() => pc.close().catch(() => undefined))))
-    const { peer, sendReports } = describePeer(pc, summary, answer, nowMsOf(clock))
-    if (peer.publications.length === 0 && peer.slots.length === 0) {
+    const described = describePeer(pc, summary, answer, nowMsOf(clock))
+    if (!described) {
       yield* Effect.promise(() => pc.close().catch(() => undefined))
       return yield* new NegotiationError({ reason: "no offered m-line has a codec the server supports" })
     }
-    return { peer, sendReports, close: () => pc.close().catch(() => undefined) }
+    return { ...described, close: () => pc.close().catch(() => undefined) }
   })
 
 const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSummary) => {
@@ -155,6 +160,12 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
   const slots: SlotDescription[] = []
   const publicationTransceivers = new Map<string, RTCRtpTransceiver>()
   const senders = new Map<string, SlotSender>()
+  const slotTransceivers: Array<{
+    transceiver: RTCRtpTransceiver
+    mid: string
+    kind: MediaKind
+    codecs: NegotiatedCodec[]
+  }> = []
 
   for (const transceiver of pc.getTransceivers()) {
     const mid = transceiver.mid
@@ -166,22 +177,44 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     if (PUBLISHING.has(offered.direction)) {
       publications.push({ mid, kind, codecs, rids: offered.sendRids })
       publicationTransceivers.set(mid, transceiver)
-      wireInbound(transceiver, mid, () => handlers, heard, now)
     } else if (offered.direction === "recvonly") {
-      const sender = new SlotSender(transceiver)
-      senders.set(mid, sender)
-      slots.push({ mid, kind, codecs, ssrc: sender.ssrc })
-      transceiver.sender.onRtcp.subscribe((rtcp) => {
-        heard()
-        if (rtcp.type === RtcpTransportLayerFeedback.type) {
-          const feedback = (rtcp as RtcpTransportLayerFeedback).feedback
-          if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost)
-        } else if (rtcp.type === 206) {
-          const count = (rtcp as { feedback?: { count?: number } }).feedback?.count
-          if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, now())
-        }
-      })
+      slotTransceivers.push({ transceiver, mid, kind, codecs })
     }
+  }
+  const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
+  if (!dtls || (publications.length === 0 && slotTransceivers.length === 0)) return undefined
+
+  const slotSsrcs = new Set<number>()
+  const router = (pc as unknown as { router?: { ssrcTable?: Record<number, unknown> } }).router
+  const congestion = new PeerCongestion({
+    dtls,
+    publications: publications.map((description) => ({
+      description,
+      transceiver: publicationTransceivers.get(description.mid)!
+    })),
+    slotSsrcs,
+    routedByWerift: (ssrc) => router?.ssrcTable?.[ssrc] !== undefined,
+    handlers: () => handlers,
+    now
+  })
+  for (const [mid, transceiver] of publicationTransceivers) {
+    wireInbound(transceiver, mid, () => handlers, heard, now, congestion)
+  }
+  for (const { transceiver, mid, kind, codecs } of slotTransceivers) {
+    const sender = new SlotSender(transceiver, codecs, congestion.sendHistory, congestion.senderReports)
+    senders.set(mid, sender)
+    slotSsrcs.add(sender.ssrc)
+    slots.push({ mid, kind, codecs, ssrc: sender.ssrc })
+    transceiver.sender.onRtcp.subscribe((rtcp) => {
+      heard()
+      if (rtcp.type === RtcpTransportLayerFeedback.type) {
+        const feedback = (rtcp as RtcpTransportLayerFeedback).feedback
+        if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost)
+      } else if (rtcp.type === 206) {
+        const count = (rtcp as { feedback?: { count?: number } }).feedback?.count
+        if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, now())
+      }
+    })
   }
 
   pc.connectionStateChange.subscribe((state) => {
@@ -189,8 +222,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     const mapped = mapState(state)
     if (mapped) handlers.onStateChange(mapped)
   })
-  const dtls = pc.getTransceivers()[0]?.sender.dtlsTransport
-  dtls?.onRtcp.subscribe(heard)
+  dtls.onRtcp.subscribe(heard)
   watchConsent(pc, heard)
 
   const slotSender = (mid: string) => senders.get(mid)
@@ -220,7 +252,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       })
       void dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]).catch(() => undefined)
     },
-    sendPadding: () => 0,
+    sendPadding: (slotMid, bytes) => slotSender(slotMid)?.sendPadding(bytes, now()) ?? 0,
     sendData: () => false,
     silenceMs: () => now() - lastHeardMs,
     renegotiate: (offer) => renegotiate(pc, summary, offer)
@@ -228,7 +260,12 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
   const sendReports = (nowMs: number) => {
     for (const sender of senders.values()) sender.sendReport(nowMs)
   }
-  return { peer, sendReports }
+  return {
+    peer,
+    sendReports,
+    sendTransportFeedback: () => congestion.flushFeedback(),
+    receivesTransportWide: congestion.receivesTransportWide
+  }
 }
 
 /** Wires every layer's track of a publication: RTP in, werift's NACK generator off (ours is bounded). */
@@ -237,14 +274,20 @@ const wireInbound = (
   mid: string,
   handlers: () => PeerHandlers,
   heard: () => void,
-  now: () => number
+  now: () => number,
+  congestion: PeerCongestion
 ) => {
   const receiver = transceiver.receiver as unknown as { nack: { addPacket: (p: unknown) => void } }
   receiver.nack.addPacket = () => undefined
   const subscribeTrack = (track: (typeof transceiver.receiver.tracks)[number]) => {
     const rid = track.rid
+    let layerSsrc: number | undefined
     track.onReceiveRtp.subscribe((rtp: WeriftRtpPacket, extensions) => {
       heard()
+      if (rid !== undefined && rtp.header.ssrc !== layerSsrc) {
+        layerSsrc = rtp.header.ssrc
+        congestion.learnLayer(mid, rid, layerSsrc)
+      }
       const level = extensions?.[RTP_EXTENSION_URI.audioLevelIndication] as
         | { v: boolean; level: number }
         | undefined

@@ -3,9 +3,12 @@ import { PrismConfig } from "../../config.ts"
 import { Transport } from "../transport.ts"
 import { installFastSrtp } from "./fast-srtp.ts"
 import { installIngressGuard } from "./ingress-guard.ts"
+import { installRtcpTap } from "./rtcp-tap.ts"
 import { makeWeriftPeer } from "./werift-peer.ts"
 
 const SENDER_REPORT_INTERVAL = "1 second"
+/** Transport-wide feedback cadence toward publishers (libwebrtc's receivers use 50–250 ms). */
+const TRANSPORT_FEEDBACK_INTERVAL = "50 millis"
 
 /** The production Transport: one werift peer connection per participant. */
 export const WeriftTransport = Layer.effect(
@@ -15,6 +18,7 @@ export const WeriftTransport = Layer.effect(
     const clock = yield* Clock.Clock
     installFastSrtp()
     installIngressGuard()
+    installRtcpTap()
     const options = {
       announcedIp: config.announcedIp,
       udpPortMin: config.udpPortMin,
@@ -31,6 +35,12 @@ export const WeriftTransport = Layer.effect(
             Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL)),
             Effect.forkScoped
           )
+          if (werift.receivesTransportWide) {
+            yield* Effect.sync(werift.sendTransportFeedback).pipe(
+              Effect.repeat(Schedule.spaced(TRANSPORT_FEEDBACK_INTERVAL)),
+              Effect.forkScoped
+            )
+          }
           return werift.peer
         })
     })
