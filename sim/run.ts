@@ -4,6 +4,7 @@ import { PrismConfig, type PrismConfigShape } from "../src/config.ts"
 import { Buggify, type BuggifySite, buggifyDisabled } from "../src/fault/buggify.ts"
 import { Counters } from "../src/observability/media-counters.ts"
 import { RoomRegistry } from "../src/room/room-registry.ts"
+import type { Peer } from "../src/transport/transport.ts"
 import type { ClientServices, SimClient } from "./clients/sim-client.ts"
 import { FiberCensus } from "./engine/fiber-census.ts"
 import { rngStream } from "./engine/rng.ts"
@@ -103,6 +104,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
     const world = new World(clock)
     const trace = new Trace(() => world.now, options.sink)
     const ledger = new Ledger()
+    const peers = new Map<string, Peer>()
     const network = new Network(world, trace)
     network.onUnroutable = (packet) => {
       if (packet.kind === "rtp") ledger.recordUpstreamDisorder(packet.payload)
@@ -114,7 +116,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
       const layer = RoomRegistry.layer.pipe(
         Layer.provideMerge(Layer.mergeAll(SimTransport, Counters.layer)),
         Layer.provide(PrismConfig.layerWith(config)),
-        Layer.provide(Layer.succeed(SimNetwork, { network, ledger, buggify }))
+        Layer.provide(Layer.succeed(SimNetwork, { network, ledger, buggify, peers }))
       )
       const context = yield* Layer.build(layer)
       const registry = Context.get(context, RoomRegistry)
@@ -138,6 +140,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
         network,
         trace,
         ledger,
+        peers,
         drops: () =>
           counters.droppedPublisherQueue +
           counters.droppedSubscriberQueue +
