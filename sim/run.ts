@@ -5,6 +5,7 @@ import { Buggify, type BuggifySite, buggifyDisabled } from "../src/fault/buggify
 import { Counters } from "../src/observability/media-counters.ts"
 import { RoomRegistry } from "../src/room/room-registry.ts"
 import type { Peer } from "../src/transport/transport.ts"
+import type { BweReport } from "./bwe/bwe-report.ts"
 import type { ClientServices, SimClient } from "./clients/sim-client.ts"
 import { FiberCensus } from "./engine/fiber-census.ts"
 import { rngStream } from "./engine/rng.ts"
@@ -88,6 +89,8 @@ export interface RunReport {
   /** What each client got, over all its sessions and slots. */
   readonly clients: ReadonlyArray<ClientSummary>
   readonly buggify: Readonly<Record<BuggifySite, number>> | undefined
+  /** What a bandwidth-adaptation scenario measured per subscriber. */
+  readonly bwe: BweReport | undefined
 }
 
 /** Runs a scenario from its seed alone: same seed, same trace. */
@@ -192,7 +195,8 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
         violations,
         stats,
         clients: sim.clients.map((c) => summarize(c, world.now)),
-        buggify: buggify?.fired
+        buggify: buggify?.fired,
+        bwe: sim.bwe
       } satisfies RunReport
     })
     return yield* inner.pipe(Effect.provide(Logger.layer([traceLogger(trace)])))

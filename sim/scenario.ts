@@ -3,6 +3,7 @@ import { TestClock } from "effect/testing"
 import type { ParticipantRole } from "../src/participant/participant.ts"
 import type { RoomRegistry } from "../src/room/room-registry.ts"
 import type { Peer } from "../src/transport/transport.ts"
+import type { BweReport } from "./bwe/bwe-report.ts"
 import type { TrackSpec } from "./clients/media-spec.ts"
 import { type ClientServices, type ClientSpec, SimClient } from "./clients/sim-client.ts"
 import type { SimScheduler } from "./engine/sim-scheduler.ts"
@@ -95,6 +96,8 @@ export interface LinkControl {
 export class Sim {
   readonly clients: SimClient[] = []
   readonly failures: Violation[] = []
+  /** What a bandwidth-adaptation scenario measured (see sim/bwe/). */
+  bwe: BweReport | undefined
   private readonly byName = new Map<string, SimClient>()
 
   constructor(readonly env: SimEnvironment) {}
