@@ -1,3 +1,4 @@
+import { markdownTable } from "./bwe/table.ts"
 import { specForSeed } from "./chaos/arbitrary.ts"
 import { chaosScenario } from "./chaos/interpret.ts"
 import type { ChaosSpec } from "./chaos/spec.ts"
@@ -62,6 +63,7 @@ const summary = (report: RunReport, hostMs: number): string[] => {
         : "off"
     }`
   ]
+  if (report.bwe) lines.push("bandwidth adaptation:", markdownTable(report.bwe))
   if (report.violations.length === 0) lines.push("oracles: all hold")
   else {
     lines.push(`violations: ${report.violations.length}`)

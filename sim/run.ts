@@ -4,6 +4,8 @@ import { PrismConfig, type PrismConfigShape } from "../src/config.ts"
 import { Buggify, type BuggifySite, buggifyDisabled } from "../src/fault/buggify.ts"
 import { Counters } from "../src/observability/media-counters.ts"
 import { RoomRegistry } from "../src/room/room-registry.ts"
+import type { Peer } from "../src/transport/transport.ts"
+import type { BweReport } from "./bwe/bwe-report.ts"
 import type { ClientServices, SimClient } from "./clients/sim-client.ts"
 import { FiberCensus } from "./engine/fiber-census.ts"
 import { rngStream } from "./engine/rng.ts"
@@ -87,6 +89,8 @@ export interface RunReport {
   /** What each client got, over all its sessions and slots. */
   readonly clients: ReadonlyArray<ClientSummary>
   readonly buggify: Readonly<Record<BuggifySite, number>> | undefined
+  /** What a bandwidth-adaptation scenario measured per subscriber. */
+  readonly bwe: BweReport | undefined
 }
 
 /** Runs a scenario from its seed alone: same seed, same trace. */
@@ -103,6 +107,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
     const world = new World(clock)
     const trace = new Trace(() => world.now, options.sink)
     const ledger = new Ledger()
+    const peers = new Map<string, Peer>()
     const network = new Network(world, trace)
     network.onUnroutable = (packet) => {
       if (packet.kind === "rtp") ledger.recordUpstreamDisorder(packet.payload)
@@ -114,7 +119,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
       const layer = RoomRegistry.layer.pipe(
         Layer.provideMerge(Layer.mergeAll(SimTransport, Counters.layer)),
         Layer.provide(PrismConfig.layerWith(config)),
-        Layer.provide(Layer.succeed(SimNetwork, { network, ledger, buggify }))
+        Layer.provide(Layer.succeed(SimNetwork, { network, ledger, buggify, peers }))
       )
       const context = yield* Layer.build(layer)
       const registry = Context.get(context, RoomRegistry)
@@ -138,6 +143,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
         network,
         trace,
         ledger,
+        peers,
         drops: () =>
           counters.droppedPublisherQueue +
           counters.droppedSubscriberQueue +
@@ -189,7 +195,8 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
         violations,
         stats,
         clients: sim.clients.map((c) => summarize(c, world.now)),
-        buggify: buggify?.fired
+        buggify: buggify?.fired,
+        bwe: sim.bwe
       } satisfies RunReport
     })
     return yield* inner.pipe(Effect.provide(Logger.layer([traceLogger(trace)])))

@@ -2,11 +2,14 @@ import { Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import type { ParticipantRole } from "../src/participant/participant.ts"
 import type { RoomRegistry } from "../src/room/room-registry.ts"
+import type { Peer } from "../src/transport/transport.ts"
+import type { BweReport } from "./bwe/bwe-report.ts"
 import type { TrackSpec } from "./clients/media-spec.ts"
 import { type ClientServices, type ClientSpec, SimClient } from "./clients/sim-client.ts"
 import type { SimScheduler } from "./engine/sim-scheduler.ts"
 import type { Trace } from "./engine/trace.ts"
 import type { World } from "./engine/world.ts"
+import type { CapacityChange } from "./network/capacity-schedule.ts"
 import type { LinkSettings } from "./network/link.ts"
 import type { Network } from "./network/network.ts"
 import { type ProfileName, profiles } from "./network/profiles.ts"
@@ -51,11 +54,18 @@ export const acceptsVideo =
 
 export const manualReconnect: JoinOption = (spec) => ({ ...spec, autoReconnect: false })
 
+/** The congestion feedback the client sends about its downlink (default none). */
+export const sendsFeedback =
+  (mode: ClientSpec["feedback"] = "transport-cc"): JoinOption =>
+  (spec) => ({ ...spec, feedback: mode })
+
 export interface SimEnvironment {
   readonly world: World
   readonly network: Network
   readonly trace: Trace
   readonly ledger: Ledger
+  /** The server's latest peer connection for each client, by name. */
+  readonly peers: ReadonlyMap<string, Peer>
   /** Packets the server dropped in its queues (counted) or failed to send (injected), so far. */
   readonly drops: DropCount
   readonly scheduler: SimScheduler
@@ -64,11 +74,17 @@ export interface SimEnvironment {
   readonly liveHorizonMs: number
 }
 
+export interface DirectionControl {
+  readonly set: (changes: Partial<LinkSettings>) => Effect.Effect<void>
+  /** Changes the bottleneck rate over the coming time (steps and ramps, counted from now). */
+  readonly capacity: (...changes: CapacityChange[]) => Effect.Effect<void>
+}
+
 export interface LinkControl {
   /** Changes both directions. */
   readonly set: (changes: Partial<LinkSettings>) => Effect.Effect<void>
-  readonly up: { readonly set: (changes: Partial<LinkSettings>) => Effect.Effect<void> }
-  readonly down: { readonly set: (changes: Partial<LinkSettings>) => Effect.Effect<void> }
+  readonly up: DirectionControl
+  readonly down: DirectionControl
   /** Resets both directions to a profile. */
   readonly profile: (name: ProfileName) => Effect.Effect<void>
 }
@@ -80,6 +96,8 @@ export interface LinkControl {
 export class Sim {
   readonly clients: SimClient[] = []
   readonly failures: Violation[] = []
+  /** What a bandwidth-adaptation scenario measured (see sim/bwe/). */
+  bwe: BweReport | undefined
   private readonly byName = new Map<string, SimClient>()
 
   constructor(readonly env: SimEnvironment) {}
@@ -111,7 +129,8 @@ export class Sim {
           receives: { audio: 3, video: 3 },
           videoCodecs: ["VP8"],
           link: profiles.fiber,
-          autoReconnect: true
+          autoReconnect: true,
+          feedback: "none"
         }
         client = new SimClient(
           options.reduce((spec, option) => option(spec), base),
@@ -198,10 +217,12 @@ export class Sim {
           if (which !== "up") client.down.set(changes)
         })
       )
+    const capacity = (which: "up" | "down", changes: CapacityChange[]) =>
+      this.step(`capacity ${name}.${which}`, () => Effect.sync(() => client[which].schedule(changes)))
     return {
       set: (changes) => set("both", changes),
-      up: { set: (changes) => set("up", changes) },
-      down: { set: (changes) => set("down", changes) },
+      up: { set: (changes) => set("up", changes), capacity: (...changes) => capacity("up", changes) },
+      down: { set: (changes) => set("down", changes), capacity: (...changes) => capacity("down", changes) },
       profile: (profile) => set("both", profiles[profile])
     }
   }

@@ -8,9 +8,10 @@ import {
   Transport
 } from "../src/transport/transport.ts"
 import type { SimBuggify } from "./faults/sim-buggify.ts"
+import { SentPacketHistory } from "./feedback/sent-packet-history.ts"
 import type { ClientEndpoint, Network, ServerEndpoint } from "./network/network.ts"
-import type { DownPacket, UpPacket } from "./network/packets.ts"
-import type { Ledger, PeerRecord, PublicationRecord, SlotRecord } from "./observe/ledger.ts"
+import { type DownPacket, TRANSPORT_SEQ_EXTENSION_BYTES, type UpPacket } from "./network/packets.ts"
+import type { FeedbackRecord, Ledger, PeerRecord, PublicationRecord, SlotRecord } from "./observe/ledger.ts"
 import { type Negotiated, negotiate } from "./sdp/negotiate.ts"
 
 /** The simulated network and the ledger the transport records into. */
@@ -21,8 +22,16 @@ export class SimNetwork extends Context.Service<
     readonly ledger: Ledger
     /** Injected faults, to tell a packet the server dropped on purpose from one it got. */
     readonly buggify: SimBuggify | undefined
+    /** The server's latest peer for each client, by client name (lets a scenario drive the seam directly). */
+    readonly peers: Map<string, Peer>
   }
 >()("prism-sim/SimNetwork") {}
+
+/** RTP padding is at most 255 bytes a packet (its length is one byte). */
+const MAX_PADDING_PER_PACKET = 255
+/** One `sendPadding` call sends at most this much, whatever it asks for. */
+const MAX_PADDING_PER_CALL = 64 * 1024
+const SENDER_REPORT_INTERVAL_MS = 1000
 
 const noHandlers: PeerHandlers = {
   onRtp: () => undefined,
@@ -60,6 +69,10 @@ class SimServerPeer implements ServerEndpoint {
   private readonly slots: ReadonlyMap<string, SlotDescription>
   private readonly slotRecords = new Map<string, SlotRecord>()
   private readonly publicationRecords = new Map<string, PublicationRecord>()
+  /** Present when the client negotiated transport-wide congestion control. */
+  private readonly sentPackets: SentPacketHistory | undefined
+  private readonly feedback: FeedbackRecord
+  private sendingSenderReports = false
 
   constructor(
     private readonly context: PeerContext,
@@ -77,6 +90,8 @@ class SimServerPeer implements ServerEndpoint {
     for (const p of negotiated.publications) {
       this.publicationRecords.set(p.mid, ledger.publication(record, p.mid, p.kind))
     }
+    this.sentPackets = negotiated.transportCc ? new SentPacketHistory() : undefined
+    this.feedback = ledger.feedbackOf(record)
     this.peer = {
       answer: negotiated.answer,
       publications: negotiated.publications,
@@ -98,7 +113,7 @@ class SimServerPeer implements ServerEndpoint {
         publication.nackedSeqs += seqs.length
         this.send({ kind: "nack", conn: this.conn, mid, ssrc, seqs: [...seqs] })
       },
-      sendPadding: () => 0,
+      sendPadding: (mid, bytes) => this.sendPadding(mid, bytes),
       sendData: () => false,
       silenceMs: () => this.now - this.lastHeardMs,
       renegotiate: (offer) => this.renegotiate(offer)
@@ -141,6 +156,12 @@ class SimServerPeer implements ServerEndpoint {
         this.handlers.onKeyframeRequest(packet.mid, this.now)
         return
       }
+      case "twcc":
+        this.receiveTransportFeedback(packet)
+        return
+      case "rr":
+        this.receiveReceiverReport(packet)
+        return
       case "consent":
         this.send({ kind: "consent-ok", conn: packet.conn })
         return
@@ -170,6 +191,75 @@ class SimServerPeer implements ServerEndpoint {
     const droppedOnPurpose = (buggify?.fired["track.inbox-full"] ?? 0) > injectedBefore
     if (droppedOnPurpose) ledger.recordUpstreamDisorder(packet.payload)
     else ledger.recordArrival(packet.payload, this.now)
+  }
+
+  private receiveTransportFeedback(packet: Extract<UpPacket, { kind: "twcc" }>): void {
+    if (!this.sentPackets) return
+    const verdict = this.sentPackets.read(packet.baseSeq, packet.arrivals)
+    if (!verdict.ok) {
+      this.feedback.rejected++
+      this.context.network.trace.record(`server twcc rejected ${verdict.reason}`)
+      return
+    }
+    this.feedback.transportFeedback++
+    this.feedback.unknown += verdict.unknown
+    this.feedback.packetsReported += verdict.packets.length
+    for (const p of verdict.packets) if (p.arrivalTimeMs === undefined) this.feedback.packetsReportedLost++
+    if (verdict.packets.length === 0) return
+    this.handlers.onCongestionFeedback({
+      _tag: "TransportFeedback",
+      nowMs: this.now,
+      packets: verdict.packets
+    })
+  }
+
+  private receiveReceiverReport(packet: Extract<UpPacket, { kind: "rr" }>): void {
+    const fraction = packet.fractionLost256
+    if (!Number.isInteger(fraction) || fraction < 0 || fraction > 255) {
+      this.feedback.rejected++
+      return
+    }
+    this.feedback.receiverReports++
+    const sr = packet.lastSenderReportMs
+    const rttMs = sr === undefined ? undefined : Math.max(0, this.now - sr - packet.delaySinceSenderReportMs)
+    this.handlers.onCongestionFeedback({
+      _tag: "ReceiverReport",
+      nowMs: this.now,
+      fractionLost: fraction / 256,
+      rttMs
+    })
+    this.startSenderReports()
+  }
+
+  /** Sender reports (for the RTT in receiver reports) go out once a client has shown it sends RTCP reports. */
+  private startSenderReports(): void {
+    if (this.sendingSenderReports) return
+    this.sendingSenderReports = true
+    const { world } = this.context.network
+    const tick = () => {
+      if (this.closed) return
+      this.send({ kind: "sr", conn: this.conn, sentAtMs: this.now })
+      world.after(SENDER_REPORT_INTERVAL_MS, tick)
+    }
+    tick()
+  }
+
+  private sendPadding(mid: string, bytes: number): number {
+    const history = this.sentPackets
+    if (this.closed || !history || !this.slots.has(mid) || !(bytes > 0)) return 0
+    let remaining = Math.min(Math.floor(bytes), MAX_PADDING_PER_CALL)
+    let sent = 0
+    while (remaining > 0) {
+      const paddingBytes = Math.min(MAX_PADDING_PER_PACKET, remaining)
+      const size = 12 + TRANSPORT_SEQ_EXTENSION_BYTES + paddingBytes
+      const transportSeq = history.onSend(this.now, size, true)
+      this.send({ kind: "padding", conn: this.conn, mid, transportSeq, paddingBytes })
+      remaining -= paddingBytes
+      sent += paddingBytes
+      this.feedback.paddingPackets++
+    }
+    this.feedback.paddingBytes += sent
+    return sent
   }
 
   private renegotiate(offer: string): Effect.Effect<string, NegotiationError> {
@@ -208,8 +298,14 @@ class SimServerPeer implements ServerEndpoint {
       packet.payload,
       rtx
     )
+    const transportSeq = this.sentPackets?.onSend(
+      this.now,
+      12 + TRANSPORT_SEQ_EXTENSION_BYTES + packet.payload.byteLength,
+      false
+    )
     this.send({
       kind: "rtp",
+      transportSeq,
       conn: this.conn,
       mid,
       ssrc: slot.ssrc,
@@ -233,7 +329,7 @@ class SimServerPeer implements ServerEndpoint {
 export const SimTransport = Layer.effect(
   Transport,
   Effect.gen(function* () {
-    const { network, ledger, buggify } = yield* SimNetwork
+    const { network, ledger, buggify, peers } = yield* SimNetwork
     return Transport.of({
       connect: (request) =>
         Effect.gen(function* () {
@@ -265,6 +361,7 @@ export const SimTransport = Layer.effect(
                 peer.close()
               })
           )
+          peers.set(client.name, server.peer)
           return server.peer
         })
     })

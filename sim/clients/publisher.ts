@@ -3,10 +3,9 @@ import type { World } from "../engine/world.ts"
 import { encodePayload } from "../media/payload.ts"
 import type { UpPacket } from "../network/packets.ts"
 import { payloadTypeOf } from "../sdp/offer.ts"
-import { SIMULCAST_LAYERS, type TrackSpec } from "./media-spec.ts"
+import { layersOf, type TrackSpec } from "./media-spec.ts"
 
 const MAX_PAYLOAD = 1100
-const KEYFRAME_SIZE_FACTOR = 4
 const HISTORY = 1024
 const AUDIO_INTERVAL_MS = 20
 
@@ -19,6 +18,9 @@ class OutgoingStream {
   keyframeWanted = true
   lastKeyframeAt = Number.NEGATIVE_INFINITY
   paused = false
+  /** Frames and bytes sent (first transmissions), for measuring what a layer costs. */
+  framesSent = 0
+  bytesSent = 0
   private readonly history: Array<RtpUp | undefined> = new Array(HISTORY)
 
   constructor(
@@ -26,6 +28,7 @@ class OutgoingStream {
     readonly rid: string | undefined,
     readonly layer: number,
     readonly bitrateKbps: number,
+    readonly frameSize: { readonly width: number; readonly height: number } | undefined,
     firstSeq: number,
     readonly firstTimestamp: number
   ) {
@@ -72,12 +75,18 @@ export class TrackPublisher {
     readonly spec: TrackSpec
   ) {
     const { rng } = context
-    const newStream = (rid: string | undefined, layer: number, bitrateKbps: number) =>
+    const newStream = (
+      rid: string | undefined,
+      layer: number,
+      bitrateKbps: number,
+      frameSize?: { readonly width: number; readonly height: number }
+    ) =>
       new OutgoingStream(
         rng.int(1, 0xfffffffe),
         rid,
         layer,
         bitrateKbps,
+        frameSize,
         rng.int(0, 0xffff),
         rng.int(0, 0x7fffffff)
       )
@@ -85,9 +94,9 @@ export class TrackPublisher {
       this.streams = [newStream(undefined, 0, 32)]
       this.payloadType = payloadTypeOf("opus")
     } else {
-      this.streams = spec.simulcast
-        ? SIMULCAST_LAYERS.map((layer, index) => newStream(layer.rid, index, spec.bitrateKbps * layer.share))
-        : [newStream(undefined, 0, spec.bitrateKbps)]
+      this.streams = layersOf(spec).map((layer, index) =>
+        newStream(layer.rid, index, layer.bitrateKbps, { width: layer.width, height: layer.height })
+      )
       this.payloadType = payloadTypeOf("VP8")
     }
   }
@@ -106,8 +115,15 @@ export class TrackPublisher {
     this.context.world.after(this.context.rng.int(0, interval - 1), tick)
   }
 
+  /** Stops or restarts one simulcast layer; a restarted layer begins with a keyframe, as an encoder's does. */
   setPaused(rid: string, paused: boolean): void {
-    for (const stream of this.streams) if (stream.rid === rid) stream.paused = paused
+    for (const stream of this.streams) {
+      if (stream.rid !== rid) continue
+      if (stream.paused && !paused && this.spec.kind === "video" && this.spec.keyframeOnResume) {
+        stream.keyframeWanted = true
+      }
+      stream.paused = paused
+    }
   }
 
   onKeyframeRequest(ssrc: number): void {
@@ -130,7 +146,7 @@ export class TrackPublisher {
     for (const stream of this.streams) {
       if (stream.paused) continue
       if (this.spec.kind === "audio") this.emitAudio(stream)
-      else this.emitFrame(stream, this.spec.fps, this.spec.keyframeIntervalMs)
+      else this.emitFrame(stream, this.spec)
     }
   }
 
@@ -157,7 +173,8 @@ export class TrackPublisher {
     stream.frame++
   }
 
-  private emitFrame(stream: OutgoingStream, fps: number, keyframeIntervalMs: number): void {
+  private emitFrame(stream: OutgoingStream, spec: Extract<TrackSpec, { kind: "video" }>): void {
+    const { fps, keyframeIntervalMs } = spec
     const now = this.context.world.now
     const keyframe =
       stream.keyframeWanted || (keyframeIntervalMs > 0 && now - stream.lastKeyframeAt >= keyframeIntervalMs)
@@ -165,7 +182,8 @@ export class TrackPublisher {
       stream.keyframeWanted = false
       stream.lastKeyframeAt = now
     }
-    const bytes = Math.max(200, (stream.bitrateKbps * 1000) / 8 / fps) * (keyframe ? KEYFRAME_SIZE_FACTOR : 1)
+    const bytes =
+      Math.max(200, (stream.bitrateKbps * 1000) / 8 / fps) * (keyframe ? spec.keyframeSizeFactor : 1)
     const count = Math.max(1, Math.ceil(bytes / MAX_PAYLOAD))
     const size = Math.ceil(bytes / count)
     const timestamp = (stream.firstTimestamp + Math.round((stream.frame * 90000) / fps)) >>> 0
@@ -184,10 +202,11 @@ export class TrackPublisher {
       this.sendPacket(stream, {
         timestamp,
         marker: index === count - 1,
-        payload: encodePayload(info, size, true),
+        payload: encodePayload(info, size, true, stream.frameSize),
         audioLevel: undefined
       })
     }
+    stream.framesSent++
     stream.frame++
   }
 
@@ -207,6 +226,7 @@ export class TrackPublisher {
       ...fields
     }
     stream.useq++
+    stream.bytesSent += packet.payload.byteLength
     stream.remember(packet)
     this.packetsSent++
     this.context.send(packet)

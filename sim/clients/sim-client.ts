@@ -4,12 +4,13 @@ import type { RoomRegistry } from "../../src/room/room-registry.ts"
 import type { Rng } from "../engine/rng.ts"
 import type { Trace } from "../engine/trace.ts"
 import type { World } from "../engine/world.ts"
+import { ArrivalRecorder } from "../feedback/arrival-recorder.ts"
 import { decodePayload } from "../media/payload.ts"
 import { Link, type LinkSettings } from "../network/link.ts"
 import type { ClientEndpoint, Network } from "../network/network.ts"
 import type { DownPacket, UpPacket } from "../network/packets.ts"
 import type { Ledger } from "../observe/ledger.ts"
-import { buildOffer, type OfferSection, readAnswer, type SimCodec } from "../sdp/offer.ts"
+import { buildOffer, hasTransportCc, type OfferSection, readAnswer, type SimCodec } from "../sdp/offer.ts"
 import type { TrackSpec } from "./media-spec.ts"
 import { TrackPublisher } from "./publisher.ts"
 import { SlotReceiver } from "./slot-receiver.ts"
@@ -26,7 +27,15 @@ export interface ClientSpec {
   readonly link: LinkSettings
   /** Rejoin by itself after the server closes its connection or stops answering, like a real app. */
   readonly autoReconnect: boolean
+  /**
+   * The congestion feedback it sends about its downlink: none (the default, as the scenarios
+   * written before the bandwidth work), receiver reports once a second, or transport-wide
+   * feedback every 50 ms as well (offered in the SDP; a browser's default).
+   */
+  readonly feedback: CongestionFeedbackMode
 }
+
+export type CongestionFeedbackMode = "none" | "receiver-reports" | "transport-cc"
 
 export type ClientState = "offline" | "connected" | "crashed" | "left"
 
@@ -47,6 +56,18 @@ const CONSENT_MS = 1000
 const ICE_RESTART_AFTER_MS = 6000
 const RECOVERY_INTERVAL_MS = 3000
 const REJOIN_BACKOFF_MS = 1000
+const RECEIVER_REPORT_MS = 1000
+/** A client's clock is this far (at most) from the server's: feedback carries arrival times by its own clock. */
+const MAX_CLOCK_OFFSET_MS = 3_600_000
+
+/** What the client's RTCP needs to remember between reports. */
+interface ReportState {
+  readonly arrivals: ArrivalRecorder
+  /** Per slot: sequence numbers expected and originals received at the last receiver report. */
+  readonly lastCounts: Map<string, { expected: number; received: number }>
+  lastReportAt: number
+  lastSenderReport: { serverMs: number; receivedAt: number } | undefined
+}
 
 /** One connection's lifetime, from a successful join until it ends for whatever reason. */
 export class Session {
@@ -60,6 +81,14 @@ export class Session {
   lastConsentOkAt: number
   lastRecoveryAt = Number.NEGATIVE_INFINITY
   iceRestarts = 0
+  /** The answer accepted transport-wide congestion control. */
+  transportCc = false
+  readonly reports: ReportState = {
+    arrivals: new ArrivalRecorder(),
+    lastCounts: new Map(),
+    lastReportAt: 0,
+    lastSenderReport: undefined
+  }
 
   constructor(
     readonly generation: number,
@@ -92,6 +121,12 @@ export class SimClient {
   unexpectedPackets = 0
   /** RTP it published itself (in any session) that came back to it. */
   ownMediaReceived = 0
+  /** Padding packets that reached it (discarded after their arrival is noted). */
+  paddingReceived = 0
+  /** Told about everything its downlink delivers (measurements hook in here). */
+  onDownlinkArrival: ((now: number, packet: DownPacket) => void) | undefined
+  /** Its own clock minus the server's. */
+  readonly clockOffsetMs: number
   private generation = 0
   private retryPending = false
   /** The kind of each receive m-line of its offers (mids are the same in every session). */
@@ -106,6 +141,7 @@ export class SimClient {
   ) {
     const { world, trace, network, ledger } = services
     this.rng = services.rng(`client/${spec.name}`)
+    this.clockOffsetMs = services.rng(`clock/${spec.name}`).int(-MAX_CLOCK_OFFSET_MS, MAX_CLOCK_OFFSET_MS)
     this.up = new Link(`${spec.name}.up`, world, services.rng(`link/${spec.name}/up`), trace, spec.link)
     this.down = new Link(`${spec.name}.down`, world, services.rng(`link/${spec.name}/down`), trace, spec.link)
     this.up.onDrop = (packet) => {
@@ -173,6 +209,8 @@ export class SimClient {
             Effect.sync(() => {
               if (this.state !== "offline") return
               session = new Session(generation, conn, publishers, world.now)
+              session.transportCc = this.spec.feedback === "transport-cc" && hasTransportCc(joined.answer)
+              session.reports.lastReportAt = world.now
               session.participantId = joined.participantId
               session.etag = joined.etag
               for (const section of readAnswer(joined.answer)) {
@@ -307,7 +345,7 @@ export class SimClient {
     }
     receive("audio", this.spec.receives.audio, ["opus"])
     receive("video", this.spec.receives.video, this.spec.videoCodecs)
-    return buildOffer(conn, this.name, sections)
+    return buildOffer(conn, this.name, sections, this.spec.feedback === "transport-cc")
   }
 
   private startSession(session: Session): void {
@@ -337,6 +375,7 @@ export class SimClient {
         }
         if (feedback.pli) this.sendUp({ kind: "pli", conn: session.conn, mid: receiver.mid })
       }
+      this.sendCongestionFeedback(session, now)
     }
     if (
       this.spec.autoReconnect &&
@@ -348,7 +387,51 @@ export class SimClient {
     }
   }
 
+  private sendCongestionFeedback(session: Session, now: number): void {
+    if (this.spec.feedback === "none") return
+    const reports = session.reports
+    if (session.transportCc) {
+      const message = reports.arrivals.take()
+      if (message) this.sendUp({ kind: "twcc", conn: session.conn, ...message })
+    }
+    if (now - reports.lastReportAt < RECEIVER_REPORT_MS) return
+    reports.lastReportAt = now
+    let expected = 0
+    let received = 0
+    for (const receiver of session.receivers.values()) {
+      const last = reports.lastCounts.get(receiver.mid) ?? { expected: 0, received: 0 }
+      const counts = { expected: receiver.expectedPackets, received: receiver.originalsReceived }
+      expected += counts.expected - last.expected
+      received += counts.received - last.received
+      reports.lastCounts.set(receiver.mid, counts)
+    }
+    // RFC 3550 6.4.1: the fraction of the packets expected in the interval that did not arrive, in 1/256.
+    const lost = Math.max(0, expected - received)
+    const sr = reports.lastSenderReport
+    this.sendUp({
+      kind: "rr",
+      conn: session.conn,
+      fractionLost256: expected <= 0 ? 0 : Math.min(255, Math.floor((lost * 256) / expected)),
+      lastSenderReportMs: sr?.serverMs,
+      delaySinceSenderReportMs: sr === undefined ? 0 : now - sr.receivedAt
+    })
+  }
+
+  /** Transport-level arrival bookkeeping, done by the browser's RTP stack before the app sees the packet. */
+  private noteArrival(session: Session, packet: DownPacket, now: number): void {
+    if (packet.kind === "sr") {
+      session.reports.lastSenderReport = { serverMs: packet.sentAtMs, receivedAt: now }
+      return
+    }
+    if (packet.kind !== "rtp" && packet.kind !== "padding") return
+    if (session.transportCc && packet.transportSeq !== undefined) {
+      session.reports.arrivals.onArrival(packet.transportSeq, now + this.clockOffsetMs)
+    }
+    if (packet.kind === "padding") this.paddingReceived++
+  }
+
   private receive(packet: DownPacket): void {
+    this.onDownlinkArrival?.(this.services.world.now, packet)
     const session = this.current
     if (this.state !== "connected" || !session || !session.conns.has(packet.conn)) {
       this.staleDrops++
@@ -359,7 +442,11 @@ export class SimClient {
       return
     }
     const now = this.services.world.now
+    this.noteArrival(session, packet, now)
     switch (packet.kind) {
+      case "padding":
+      case "sr":
+        return
       case "rtp": {
         const receiver = session.receivers.get(packet.mid)
         if (!receiver) this.unexpectedPackets++

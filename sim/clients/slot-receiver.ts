@@ -17,10 +17,25 @@ interface FrameAssembly {
   readonly stream: string
   readonly frame: number
   readonly keyframe: boolean
+  readonly layer: number
   readonly count: number
   readonly publication: string
   readonly firstSeenAt: number
   readonly got: Set<number>
+}
+
+/** What a decoded frame (video) or packet (audio) was. */
+export interface DecodedFrame {
+  readonly stream: string
+  readonly publication: string
+  readonly layer: number
+  readonly keyframe: boolean
+}
+
+export interface SlotObserver {
+  /** A packet not seen before on this slot (retransmissions included, duplicates not). */
+  readonly packet: (now: number, info: PayloadInfo | undefined, packet: RtpOnWire) => void
+  readonly decoded: (now: number, frame: DecodedFrame) => void
 }
 
 export interface SlotFeedback {
@@ -51,9 +66,12 @@ export class SlotReceiver {
   longestGapMs = 0
   /** Per publication (see `publicationKey`), when this slot last decoded something from it. */
   readonly lastDecodedFrom = new Map<string, number>()
+  /** Told about every new packet and every decoded frame (measurements hook in here). */
+  observer: SlotObserver | undefined
 
   private readonly unwrapper = new SequenceUnwrapper()
   private highest: number | undefined
+  private first: number | undefined
   private readonly seen = new Set<number>()
   private readonly missing = new Map<number, { since: number; tries: number; lastNackAt: number }>()
   private readonly frames = new Map<string, FrameAssembly>()
@@ -84,12 +102,29 @@ export class SlotReceiver {
     this.lastPacketAt = now
     this.trackLoss(u, now)
     const info = decodePayload(packet.payload)
+    this.observer?.packet(now, info, packet)
     if (!info) return
     if (this.kind === "audio") {
       this.decoded(now, publicationKey(info))
+      this.observer?.decoded(now, {
+        stream: streamKey(info),
+        publication: publicationKey(info),
+        layer: info.layer,
+        keyframe: false
+      })
       return
     }
     this.assemble(now, info)
+  }
+
+  /** Sequence numbers this slot expected so far (RFC 3550: highest minus first plus one). */
+  get expectedPackets(): number {
+    return this.highest === undefined || this.first === undefined ? 0 : this.highest - this.first + 1
+  }
+
+  /** Packets received the first time they were sent (not retransmissions, not duplicates). */
+  get originalsReceived(): number {
+    return this.packets - this.retransmissionsReceived
   }
 
   /** NACKs and keyframe requests due now. */
@@ -127,6 +162,7 @@ export class SlotReceiver {
   }
 
   private trackLoss(u: number, now: number): void {
+    if (this.first === undefined || u < this.first) this.first = u
     if (this.highest === undefined) {
       this.highest = u
       return
@@ -151,6 +187,7 @@ export class SlotReceiver {
         stream,
         frame: info.frame,
         keyframe: info.keyframe,
+        layer: info.layer,
         count: info.count,
         publication: publicationKey(info),
         firstSeenAt: now,
@@ -172,6 +209,7 @@ export class SlotReceiver {
       this.needKeyframe = false
       this.decodedFrames++
       this.decoded(now, next.publication)
+      this.observer?.decoded(now, next)
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Rng } from "../engine/rng.ts"
 import type { Trace } from "../engine/trace.ts"
 import type { World } from "../engine/world.ts"
+import { type CapacityChange, type CapacityPoint, capacityPoints } from "./capacity-schedule.ts"
 import { type GilbertElliott, GilbertElliottState } from "./gilbert-elliott.ts"
 import { type DownPacket, describePacket, type UpPacket, wireSize } from "./packets.ts"
 
@@ -63,6 +64,8 @@ export class Link<P extends Packet> {
   onDrop: (packet: P, reason: DropReason) => void = () => undefined
   /** Told about every packet this link holds back for others to overtake. */
   onHeldBack: (packet: P) => void = () => undefined
+  /** Every bottleneck rate the link has had, with when it took effect. */
+  readonly capacityLog: CapacityPoint[]
 
   constructor(
     readonly name: string,
@@ -70,11 +73,24 @@ export class Link<P extends Packet> {
     private readonly rng: Rng,
     private readonly trace: Trace,
     public settings: LinkSettings
-  ) {}
+  ) {
+    this.capacityLog = [{ atMs: world.now, kbps: settings.bandwidthKbps }]
+  }
 
   set(changes: Partial<LinkSettings>): void {
     this.settings = { ...this.settings, ...changes }
+    if ("bandwidthKbps" in changes && changes.bandwidthKbps !== this.capacityLog.at(-1)?.kbps) {
+      this.capacityLog.push({ atMs: this.world.now, kbps: changes.bandwidthKbps })
+    }
     this.trace.record(`${this.name} set ${JSON.stringify(changes)}`)
+  }
+
+  /** Changes the bottleneck rate over time as the schedule says, counted from now. */
+  schedule(changes: ReadonlyArray<CapacityChange>): void {
+    const start = this.world.now
+    for (const point of capacityPoints(changes)) {
+      this.world.at(start + point.atMs, () => this.set({ bandwidthKbps: point.kbps }))
+    }
   }
 
   get isPartitioned(): boolean {

@@ -35,6 +35,23 @@ export interface SlotRecord {
   keyframeRequests: number
 }
 
+/** Congestion feedback on one connection: what the client reported and what the server made of it. */
+export interface FeedbackRecord {
+  readonly peer: PeerRecord
+  /** Transport-wide feedback messages the server read, and those it rejected as malformed. */
+  transportFeedback: number
+  rejected: number
+  /** Packet results handed to the SFU, and how many of them said lost. */
+  packetsReported: number
+  packetsReportedLost: number
+  /** Sequence numbers covered by feedback that the server no longer (or never) remembered. */
+  unknown: number
+  receiverReports: number
+  /** Padding the server sent to probe the downlink. */
+  paddingPackets: number
+  paddingBytes: number
+}
+
 export interface PublicationRecord {
   readonly peer: PeerRecord
   readonly mid: string
@@ -48,6 +65,7 @@ export class Ledger {
   readonly peers: PeerRecord[] = []
   readonly slots: SlotRecord[] = []
   readonly publications: PublicationRecord[] = []
+  readonly feedback: FeedbackRecord[] = []
   /** Per stream (see `streamKey`), when each publisher sequence number reached the server (retransmissions too). */
   readonly arrivals = new Map<string, Map<number, number[]>>()
   /** Per stream, the packets the publisher's uplink lost or let others overtake. */
@@ -79,6 +97,22 @@ export class Ledger {
       keyframeRequests: 0
     }
     this.slots.push(record)
+    return record
+  }
+
+  feedbackOf(peer: PeerRecord): FeedbackRecord {
+    const record: FeedbackRecord = {
+      peer,
+      transportFeedback: 0,
+      rejected: 0,
+      packetsReported: 0,
+      packetsReportedLost: 0,
+      unknown: 0,
+      receiverReports: 0,
+      paddingPackets: 0,
+      paddingBytes: 0
+    }
+    this.feedback.push(record)
     return record
   }
 

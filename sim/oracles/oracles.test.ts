@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { PrismConfig } from "../../src/config.ts"
 import { MediaCounters } from "../../src/observability/media-counters.ts"
 import type { SimClient } from "../clients/sim-client.ts"
-import { encodePayload, streamKey } from "../media/payload.ts"
+import { decodePayload, encodePayload, streamKey } from "../media/payload.ts"
 import { Ledger, type SlotRecord } from "../observe/ledger.ts"
 import { checkBoundedCost } from "./bounded-cost.ts"
 import type { OracleContext } from "./context.ts"
@@ -60,7 +60,7 @@ const forward = (
 ) => {
   for (const payload of payloads) {
     ledger.recordArrival(payload, t)
-    const useq = new DataView(payload.buffer).getUint32(18)
+    const useq = decodePayload(payload)!.useq
     if (options.send && !options.send(useq)) continue
     ledger.recordSend(slot, t, (useq + offset) & 0xffff, options.ts ?? t * 90, payload, false)
   }

@@ -1,3 +1,4 @@
+import { bweScenarios } from "../bwe/scenarios.ts"
 import type { Scenario } from "../run.ts"
 import { busyRoom, twoPeers } from "./basics.ts"
 import {
@@ -21,8 +22,8 @@ import { buggifyBusyRoom, productionTimeouts } from "./production.ts"
 import { regressionScenarios } from "./regressions.ts"
 import { codecMismatch, keyframeRequestStorm, simulcastReorderedUplink, simulcastSwitching } from "./video.ts"
 
-/** Every named scenario; a regression carries the seed that found it. */
-export const namedScenarios: ReadonlyArray<Scenario & { readonly seed?: number }> = [
+/** The scenarios `named.test.ts` runs; a regression carries the seed that found it. */
+export const coreScenarios: ReadonlyArray<Scenario & { readonly seed?: number }> = [
   twoPeers,
   busyRoom,
   partitionHeal,
@@ -48,6 +49,12 @@ export const namedScenarios: ReadonlyArray<Scenario & { readonly seed?: number }
   productionTimeouts,
   buggifyBusyRoom,
   ...regressionScenarios
+]
+
+/** Every named scenario: the core ones and the bandwidth-adaptation ones (judged in `sim/bwe/`). */
+export const namedScenarios: ReadonlyArray<Scenario & { readonly seed?: number }> = [
+  ...coreScenarios,
+  ...bweScenarios
 ]
 
 export const scenarioNamed = (name: string) => namedScenarios.find((s) => s.name === name)

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest"
 import { runScenario } from "../run.ts"
-import { namedScenarios } from "./index.ts"
+import { coreScenarios } from "./index.ts"
 
 const describeViolations = (violations: ReadonlyArray<{ oracle: string; message: string }>) =>
   violations.map((v) => `${v.oracle}: ${v.message}`).join("\n")
 
 describe("named scenarios", () => {
-  for (const scenario of namedScenarios) {
+  for (const scenario of coreScenarios) {
     const seeds = process.env.SIM_SEED
       ? [Number(process.env.SIM_SEED)]
       : [scenario.seed ?? 1, (scenario.seed ?? 1) + 1]

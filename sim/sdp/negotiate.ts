@@ -8,6 +8,7 @@ import {
   type PublicationDescription,
   type SlotDescription
 } from "../../src/transport/transport.ts"
+import { hasTransportCc, TRANSPORT_CC_URI } from "./offer.ts"
 import { sessionLines } from "./session-lines.ts"
 
 /** The server side of the simulated negotiation: what werift would answer. */
@@ -19,6 +20,8 @@ export interface Negotiated {
   readonly shape: ReadonlyArray<string>
   readonly publications: PublicationDescription[]
   readonly slots: SlotDescription[]
+  /** The client offered transport-wide congestion control and the answer accepts it. */
+  readonly transportCc: boolean
 }
 
 interface OfferedCodecs {
@@ -77,7 +80,7 @@ interface AnswerSection {
   readonly ssrc: number | undefined
 }
 
-const buildAnswer = (ufrag: string, sections: ReadonlyArray<AnswerSection>): string => {
+const buildAnswer = (ufrag: string, sections: ReadonlyArray<AnswerSection>, transportCc: boolean): string => {
   const lines = [
     ...sessionLines(
       ufrag,
@@ -97,8 +100,12 @@ const buildAnswer = (ufrag: string, sections: ReadonlyArray<AnswerSection>): str
       `a=mid:${section.mid}`
     )
     lines.push(`a=${section.direction ?? "inactive"}`)
+    if (transportCc && section.direction !== undefined) lines.push(`a=extmap:3 ${TRANSPORT_CC_URI}`)
     for (const codec of section.codecs) {
       lines.push(`a=rtpmap:${codec.payloadType} ${codec.name}/${codec.clockRate}`)
+      if (transportCc && section.direction !== undefined) {
+        lines.push(`a=rtcp-fb:${codec.payloadType} transport-cc`)
+      }
       if (codec.rtxPayloadType !== undefined) {
         lines.push(`a=rtpmap:${codec.rtxPayloadType} rtx/${codec.clockRate}`)
         lines.push(`a=fmtp:${codec.rtxPayloadType} apt=${codec.payloadType}`)
@@ -147,8 +154,10 @@ export const negotiate = (offer: string, serverUfrag: string, slotSsrcs?: Readon
     if (publications.length === 0 && slots.length === 0) {
       return yield* new NegotiationError({ reason: "no offered m-line has a codec the server supports" })
     }
+    const transportCc = hasTransportCc(offer)
     const negotiated: Negotiated = {
-      answer: buildAnswer(serverUfrag, sections),
+      answer: buildAnswer(serverUfrag, sections, transportCc),
+      transportCc,
       iceUfrag: checked.summary.iceUfrag,
       shape: checked.summary.media.map((m) => `${m.mid} ${m.direction}`),
       publications,

@@ -14,6 +14,9 @@ const PAYLOAD_TYPES: Record<SimCodec, { pt: number; rtx: number | undefined; rtp
 
 export const payloadTypeOf = (codec: SimCodec): number => PAYLOAD_TYPES[codec].pt
 
+export const TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+const TRANSPORT_CC_EXTMAP = `a=extmap:3 ${TRANSPORT_CC_URI}`
+
 export interface OfferSection {
   readonly mid: string
   readonly kind: MediaKind
@@ -24,7 +27,13 @@ export interface OfferSection {
   readonly rids: ReadonlyArray<string>
 }
 
-export const buildOffer = (ufrag: string, cname: string, sections: ReadonlyArray<OfferSection>): string => {
+/** Offers transport-wide congestion control (the header extension and the feedback) on every m-line. */
+export const buildOffer = (
+  ufrag: string,
+  cname: string,
+  sections: ReadonlyArray<OfferSection>,
+  transportCc = false
+): string => {
   const lines = [
     ...sessionLines(
       ufrag,
@@ -41,9 +50,11 @@ export const buildOffer = (ufrag: string, cname: string, sections: ReadonlyArray
     })
     lines.push(`m=${section.kind} 9 UDP/TLS/RTP/SAVPF ${types.join(" ")}`, "c=IN IP4 0.0.0.0")
     lines.push(`a=mid:${section.mid}`, `a=${section.direction}`, "a=rtcp-mux")
+    if (transportCc) lines.push(TRANSPORT_CC_EXTMAP)
     for (const codec of section.codecs) {
       const t = PAYLOAD_TYPES[codec]
       lines.push(`a=rtpmap:${t.pt} ${t.rtpmap}`)
+      if (transportCc) lines.push(`a=rtcp-fb:${t.pt} transport-cc`)
       if (section.kind === "video") lines.push(`a=rtcp-fb:${t.pt} nack`, `a=rtcp-fb:${t.pt} nack pli`)
       if (t.rtx !== undefined) lines.push(`a=rtpmap:${t.rtx} rtx/90000`, `a=fmtp:${t.rtx} apt=${t.pt}`)
     }
@@ -63,6 +74,9 @@ export interface AnsweredSection {
   /** The SSRC the server will send on, for the m-lines it sends on. */
   readonly ssrc: number | undefined
 }
+
+/** Whether an offer or answer carries transport-wide congestion control. */
+export const hasTransportCc = (sdp: string): boolean => sdp.includes(TRANSPORT_CC_URI)
 
 /** Reads back what the client needs from the server's answer. */
 export const readAnswer = (sdp: string): AnsweredSection[] => {
