@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
+import { gzipSync } from "node:zlib"
 import { Data, Effect } from "effect"
 
-/** One file the demo serves: its bytes, content type and strong ETag. */
+/** One file the demo serves: its bytes (plain and gzipped), content type and strong ETag. */
 export interface DemoAsset {
   readonly body: Uint8Array
+  readonly gzipped: Uint8Array
   readonly contentType: string
   readonly etag: string
 }
@@ -54,6 +56,7 @@ const schemaModuleOnly = {
 
 const asset = (body: Uint8Array, contentType: string): DemoAsset => ({
   body,
+  gzipped: gzipSync(body, { level: 9 }),
   contentType,
   etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`
 })

@@ -2,6 +2,9 @@ import { Clock, Effect, Semaphore } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { buildDemoAssets, type DemoAssets, type DemoBuildFailed, type DemoPath } from "./demo-assets.ts"
 
+const acceptsGzip = (request: HttpServerRequest.HttpServerRequest) =>
+  /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
+
 /** A failed build is retried by a request at most this often (a broken source stays broken). */
 const BUILD_RETRY_MS = 10_000
 
@@ -32,67 +35,78 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
  * and is logged, never taking the server down. Responses carry a strong ETag and must be
  * revalidated (`no-cache`), so a restarted server with new code is picked up at once.
  */
-export const DemoRoutes = HttpRouter.use(
-  Effect.fn(function* (router) {
-    const lock = yield* Semaphore.make(1)
-    let built: DemoAssets | undefined
-    let failure: { readonly error: DemoBuildFailed; readonly atMs: number } | undefined
+export const makeDemoRoutes = (build: Effect.Effect<DemoAssets, DemoBuildFailed>) =>
+  HttpRouter.use(
+    Effect.fn(function* (router) {
+      const lock = yield* Semaphore.make(1)
+      let built: DemoAssets | undefined
+      let failure: { readonly error: DemoBuildFailed; readonly atMs: number } | undefined
 
-    const assets = Semaphore.withPermits(
-      lock,
-      1
-    )(
-      Effect.gen(function* () {
-        if (built !== undefined) return built
-        const now = yield* Clock.currentTimeMillis
-        if (failure !== undefined && now - failure.atMs < BUILD_RETRY_MS) return yield* failure.error
-        const started = now
-        return yield* buildDemoAssets.pipe(
-          Effect.tap((result) =>
-            Effect.gen(function* () {
-              built = result
-              failure = undefined
-              const ms = (yield* Clock.currentTimeMillis) - started
-              yield* Effect.logInfo("demo page built").pipe(
-                Effect.annotateLogs({
-                  ms,
-                  demoJsBytes: result["/demo.js"].body.byteLength,
-                  sdkBytes: result["/prism-client.js"].body.byteLength
-                })
-              )
-            })
-          ),
-          Effect.tapError((error) =>
-            Effect.gen(function* () {
-              failure = { error, atMs: yield* Clock.currentTimeMillis }
-              yield* Effect.logError("the demo page could not be built").pipe(
-                Effect.annotateLogs({ reason: error.reason })
-              )
-            })
+      const assets = Semaphore.withPermits(
+        lock,
+        1
+      )(
+        Effect.gen(function* () {
+          if (built !== undefined) return built
+          const now = yield* Clock.currentTimeMillis
+          if (failure !== undefined && now - failure.atMs < BUILD_RETRY_MS) return yield* failure.error
+          const started = now
+          return yield* build.pipe(
+            Effect.tap((result) =>
+              Effect.gen(function* () {
+                built = result
+                failure = undefined
+                const ms = (yield* Clock.currentTimeMillis) - started
+                yield* Effect.logInfo("demo page built").pipe(
+                  Effect.annotateLogs({
+                    ms,
+                    demoJsBytes: result["/demo.js"].body.byteLength,
+                    sdkBytes: result["/prism-client.js"].body.byteLength
+                  })
+                )
+              })
+            ),
+            Effect.tapError((error) =>
+              Effect.gen(function* () {
+                failure = { error, atMs: yield* Clock.currentTimeMillis }
+                yield* Effect.logError("the demo page could not be built").pipe(
+                  Effect.annotateLogs({ reason: error.reason })
+                )
+              })
+            )
           )
-        )
-      })
-    )
-
-    const serve = (path: DemoPath) => (request: HttpServerRequest.HttpServerRequest) =>
-      assets.pipe(
-        Effect.map((all) => {
-          const file = all[path]
-          const headers: Record<string, string> = {
-            etag: file.etag,
-            "cache-control": "no-cache",
-            "x-content-type-options": "nosniff"
-          }
-          if (path === "/") headers["content-security-policy"] = PAGE_SECURITY_POLICY
-          if (request.headers["if-none-match"] === file.etag) {
-            return HttpServerResponse.empty({ status: 304, headers })
-          }
-          return HttpServerResponse.uint8Array(file.body, { contentType: file.contentType, headers })
-        }),
-        Effect.catch((error: DemoBuildFailed) => Effect.succeed(unavailablePage(error.reason)))
+        })
       )
 
-    for (const path of DEMO_PATHS) yield* router.add("GET", path, serve(path))
-    yield* router.add("GET", "/index.html", HttpServerResponse.redirect("/", { status: 301 }))
-  })
-)
+      const serve = (path: DemoPath) => (request: HttpServerRequest.HttpServerRequest) =>
+        assets.pipe(
+          Effect.map((all) => {
+            const file = all[path]
+            const headers: Record<string, string> = {
+              etag: file.etag,
+              "cache-control": "no-cache",
+              "x-content-type-options": "nosniff",
+              vary: "accept-encoding"
+            }
+            if (path === "/") headers["content-security-policy"] = PAGE_SECURITY_POLICY
+            if (request.headers["if-none-match"] === file.etag) {
+              return HttpServerResponse.empty({ status: 304, headers })
+            }
+            if (acceptsGzip(request)) {
+              return HttpServerResponse.uint8Array(file.gzipped, {
+                contentType: file.contentType,
+                headers: { ...headers, "content-encoding": "gzip" }
+              })
+            }
+            return HttpServerResponse.uint8Array(file.body, { contentType: file.contentType, headers })
+          }),
+          Effect.catch((error: DemoBuildFailed) => Effect.succeed(unavailablePage(error.reason)))
+        )
+
+      for (const path of DEMO_PATHS) yield* router.add("GET", path, serve(path))
+      yield* router.add("GET", "/index.html", HttpServerResponse.redirect("/", { status: 301 }))
+    })
+  )
+
+/** The demo routes with the real build: the SDK and demo bundled from client/. */
+export const DemoRoutes = makeDemoRoutes(buildDemoAssets)
