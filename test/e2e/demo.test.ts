@@ -1,0 +1,137 @@
+import type { Browser, BrowserContext, Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { artifactPath, launchChromium } from "../support/chromium.ts"
+import { type DemoPage, openDemoPage, pollUntil } from "../support/demo-page.ts"
+import { type RunningServer, startServer } from "../support/test-server.ts"
+
+/**
+ * The demo page at `/`, driven as a person would: headless Chromium pages (fake camera and
+ * microphone) join one room through the form, and the test reads what the page shows.
+ */
+describe("demo page", () => {
+  const room = `demo-${Date.now().toString(36)}`
+  let server: RunningServer
+  let browser: Browser
+  let origin: string
+  let alice: DemoPage
+  let bob: DemoPage
+  const contexts: Array<BrowserContext> = []
+
+  const open = async (name: string) => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } })
+    contexts.push(context)
+    return openDemoPage(context, origin, room, name)
+  }
+
+  const screenshot = async (page: Page, name: string) => {
+    await page.screenshot({ path: await artifactPath(`demo-${name}.png`) })
+  }
+
+  beforeAll(async () => {
+    ;[server, browser] = await Promise.all([startServer(), launchChromium()])
+    // http://localhost is a secure context (getUserMedia needs one) and the page's own origin.
+    origin = server.baseUrl.replace("127.0.0.1", "localhost")
+  })
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined)
+    await browser?.close()
+    await server?.close()
+  })
+
+  it("two pages join and each plays the other's video, named, with a layer and bitrate overlay", async () => {
+    ;[alice, bob] = await Promise.all([open("Alice"), open("Bob")])
+    for (const [viewer, other] of [
+      [alice, "Bob"],
+      [bob, "Alice"]
+    ] as const) {
+      const tile = await viewer.remoteTileNamed(other, 20_000)
+      const first = await viewer.video(tile)
+      expect(first.width).toBeGreaterThan(0)
+      const later = await pollUntil(
+        async () => {
+          const now = await viewer.video(tile)
+          return now.currentTime > first.currentTime + 0.5 ? now : undefined
+        },
+        5_000,
+        `${other}'s video on ${viewer.name}'s page to advance`
+      )
+      expect(later.height).toBeGreaterThan(0)
+      const overlay = await pollUntil(
+        async () => {
+          const text = await viewer.tileStats(tile)
+          return /\d+×\d+ · \d+(\.\d)? (k|M)bit\/s/.test(text) ? text : undefined
+        },
+        5_000,
+        "the layer/bitrate overlay"
+      )
+      // The layer the server forwards from a simulcast publisher is one of its rids.
+      expect(overlay).toMatch(/^[qhf] · /)
+    }
+    // The signaling API is still where it was.
+    const view = (await (await fetch(`${server.baseUrl}/api/v1/rooms/${room}`)).json()) as {
+      participants: Array<unknown>
+    }
+    expect(view.participants).toHaveLength(2)
+    await screenshot(alice.page, "alice-and-bob")
+  })
+
+  it("the speaker highlight follows the page whose microphone is live", async () => {
+    await bob.toggleMute() // Bob sends silence, Alice her fake microphone
+    await alice.expectSpeaking("Bob", false)
+    await bob.expectSpeaking("Alice", true)
+    await screenshot(bob.page, "alice-speaking")
+
+    await alice.toggleMute()
+    await bob.toggleMute() // now the other way round
+    await bob.expectSpeaking("Alice", false)
+    await alice.expectSpeaking("Bob", true)
+    await screenshot(alice.page, "bob-speaking")
+    await alice.toggleMute()
+  })
+
+  it("chat messages reach the other page once and are not echoed", async () => {
+    await alice.sendChat("hello from Alice")
+    await bob.sendChat("hi Alice, Bob here")
+    for (const page of [alice, bob]) {
+      await pollUntil(async () => ((await page.chatLines()).length >= 2 ? true : undefined), 5_000, "chat")
+    }
+    expect(await alice.chatLines()).toEqual([
+      { from: "You", text: "hello from Alice", mine: true },
+      { from: "Bob", text: "hi Alice, Bob here", mine: false }
+    ])
+    expect(await bob.chatLines()).toEqual([
+      { from: "Alice", text: "hello from Alice", mine: false },
+      { from: "You", text: "hi Alice, Bob here", mine: true }
+    ])
+    // Nothing else arrives later (an echo would).
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await alice.chatLines()).toHaveLength(2)
+    expect(await bob.chatLines()).toHaveLength(2)
+    await screenshot(bob.page, "chat")
+  })
+
+  it("a third participant joining and leaving updates both rosters", async () => {
+    const expectRoster = async (page: DemoPage, names: ReadonlyArray<string>) =>
+      pollUntil(
+        async () => {
+          const now = await page.rosterNames()
+          return JSON.stringify([...now].sort()) === JSON.stringify([...names].sort()) ? now : undefined
+        },
+        10_000,
+        `${page.name}'s roster to be ${names.join(", ")}`
+      )
+    await expectRoster(alice, ["Alice", "Bob"])
+    await expectRoster(bob, ["Alice", "Bob"])
+    const carol = await open("Carol")
+    await expectRoster(alice, ["Alice", "Bob", "Carol"])
+    await expectRoster(bob, ["Alice", "Bob", "Carol"])
+    await expectRoster(carol, ["Alice", "Bob", "Carol"])
+    await alice.remoteTileNamed("Carol", 15_000)
+    await screenshot(alice.page, "three")
+    await carol.leave()
+    await expectRoster(alice, ["Alice", "Bob"])
+    await expectRoster(bob, ["Alice", "Bob"])
+    expect(await alice.page.locator(".tile:not([hidden]) .tile-name", { hasText: "Carol" }).count()).toBe(0)
+  })
+})
