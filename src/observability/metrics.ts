@@ -48,3 +48,28 @@ export const forwardLatency = Metric.histogram("prism_forward_latency_seconds", 
     "Time from a packet's arrival at the server to its send to a subscriber (oldest packet of each batch)",
   boundaries: [0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
 })
+
+export const controlMessages = counter(
+  "prism_control_messages_total",
+  "Control-protocol messages, by direction (in: accepted from clients, out: sent to clients)"
+)
+export const controlMessagesRejected = counter(
+  "prism_control_messages_rejected_total",
+  "Control-protocol messages rejected, by reason (too_large, not_json, bad_version, invalid, busy, ...)"
+)
+export const controlSendsFailed = counter(
+  "prism_control_sends_failed_total",
+  "Control-protocol messages not sent because the channel was closed or its buffer full"
+)
+export const controlDisconnects = counter(
+  "prism_control_disconnects_total",
+  "Participants disconnected for sending too many bad messages"
+)
+export const topicMessages = counter(
+  "prism_topic_messages_total",
+  "Data-topic messages delivered to subscribers"
+)
+export const topicMessagesDropped = counter(
+  "prism_topic_messages_dropped_total",
+  "Data-topic messages dropped, by reason (invalid, too_large, not_subscribed, subscriber_buffer_full)"
+)

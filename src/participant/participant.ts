@@ -10,7 +10,15 @@ import { SubscriptionSlot } from "./subscription-slot.ts"
 /** A client joined through the participants API (both directions), WHIP (publish) or WHEP (subscribe). */
 export type ParticipantRole = "participant" | "whip" | "whep"
 
-export type EndReason = "left" | "transport-failed" | "transport-closed" | "timeout" | "room-closed"
+export type EndReason = "left" | "transport-failed" | "transport-closed" | "timeout" | "room-closed" | "abuse"
+
+/** Where a participant's data-channel events go (its control session, once the room made one). */
+export interface DataChannelHandler {
+  readonly onDataChannelOpen: (label: string) => void
+  readonly onDataMessage: (label: string, message: string | Uint8Array) => void
+}
+
+const ignoreData: DataChannelHandler = { onDataChannelOpen: () => undefined, onDataMessage: () => undefined }
 
 export interface ParticipantOptions {
   readonly room: string
@@ -28,6 +36,7 @@ const WATCHDOG_INTERVAL = "1 second"
  */
 export class Participant {
   etag: string
+  private dataHandler: DataChannelHandler = ignoreData
 
   private constructor(
     readonly options: ParticipantOptions,
@@ -101,6 +110,7 @@ export class Participant {
         )
       }
       const ended = yield* Deferred.make<EndReason>()
+      let participant: Participant | undefined
       const trackByMid = new Map(tracks.map((t) => [t.mid, t]))
       const slotByMid = new Map(slots.map((s) => [s.mid, s]))
       peer.attach({
@@ -112,16 +122,27 @@ export class Participant {
           else if (state === "closed") Deferred.doneUnsafe(ended, Effect.succeed("transport-closed"))
         },
         onCongestionFeedback: () => undefined,
-        onDataChannelOpen: () => undefined,
-        onDataMessage: () => undefined
+        onDataChannelOpen: (label) => participant?.dataHandler.onDataChannelOpen(label),
+        onDataMessage: (label, message) => participant?.dataHandler.onDataMessage(label, message)
       })
       const timeoutMs = Duration.toMillis(config.participantTimeout)
       yield* Effect.suspend(() =>
         peer.silenceMs() > timeoutMs ? Deferred.succeed(ended, "timeout" as const) : Effect.void
       ).pipe(Effect.repeat(Schedule.spaced(WATCHDOG_INTERVAL)), Effect.forkScoped)
       const etag = yield* newEtag
-      return new Participant(options, peer, tracks, slots, ended, etag)
+      participant = new Participant(options, peer, tracks, slots, ended, etag)
+      return participant
     })
+
+  /** Routes data-channel events (a channel cannot open before the client has the answer). */
+  handleData(handler: DataChannelHandler): void {
+    this.dataHandler = handler
+  }
+
+  /** Ends the participant from outside (e.g. for abuse); its fiber then leaves the room. */
+  end(reason: EndReason): void {
+    Deferred.doneUnsafe(this.ended, Effect.succeed(reason))
+  }
 
   /** ICE restart with a new offer; returns the answer and rotates the ETag. */
   renegotiate(

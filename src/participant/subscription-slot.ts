@@ -9,6 +9,18 @@ import { forwardLatency } from "../observability/metrics.ts"
 import type { Track, TrackSink } from "../track/track.ts"
 import type { MediaKind, NegotiatedCodec, Peer, SlotDescription } from "../transport/transport.ts"
 
+/** What the subscriber asked of this slot; the layer allocator reads the sizes and priority. */
+export interface SlotPreferences {
+  readonly maxHeight?: number | undefined
+  readonly minHeight?: number | undefined
+  /** Higher first when bandwidth is short. */
+  readonly priority: number
+  /** A paused slot keeps its binding but forwards nothing. */
+  readonly paused: boolean
+}
+
+export const DEFAULT_SLOT_PREFERENCES: SlotPreferences = { priority: 0, paused: false }
+
 export interface SlotOptions {
   readonly participantId: string
   readonly description: SlotDescription
@@ -38,6 +50,7 @@ export class SubscriptionSlot implements TrackSink {
   readonly ssrc: number
   readonly codecs: ReadonlyArray<NegotiatedCodec>
   private boundTrack: Track | undefined
+  private prefs: SlotPreferences = DEFAULT_SLOT_PREFERENCES
   private readonly forwarder: SlotForwarder
   private readonly retransmissionBudget = new RetransmissionBudget(RETRANSMISSION_SHARE, RETRANSMISSION_BURST)
   packetsSent = 0
@@ -94,6 +107,27 @@ export class SubscriptionSlot implements TrackSink {
     return this.boundTrack
   }
 
+  get preferences(): SlotPreferences {
+    return this.prefs
+  }
+
+  /**
+   * Room fiber only. Pausing detaches the slot from its track's fan-out (nothing is queued
+   * or sent); resuming reattaches it and starts from a keyframe, like a new binding.
+   */
+  setPreferences(preferences: SlotPreferences, nowMs: number): void {
+    const wasPaused = this.prefs.paused
+    this.prefs = preferences
+    const track = this.boundTrack
+    if (!track || wasPaused === preferences.paused) return
+    if (preferences.paused) track.detach(this.key)
+    else {
+      this.forwarder.unbind()
+      track.attach(this)
+      track.requestKeyframe(nowMs)
+    }
+  }
+
   /** Whether this slot can carry `track`: same kind, and a codec the subscriber negotiated. */
   accepts(track: Track): boolean {
     return track.kind === this.kind && this.codecs.some((c) => c.name === track.codec)
@@ -113,6 +147,7 @@ export class SubscriptionSlot implements TrackSink {
     this.boundTrack?.detach(this.key)
     this.boundTrack = track
     this.forwarder.unbind()
+    if (this.prefs.paused) return
     track.attach(this)
     track.requestKeyframe(nowMs)
   }

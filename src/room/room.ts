@@ -1,10 +1,15 @@
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Metric, Queue, Scope } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Metric, Queue, Schedule, Scope } from "effect"
 import { PrismConfig } from "../config.ts"
+import { ControlCounters } from "../control/control-counters.ts"
+import { ControlSession, type RoomControlMessage } from "../control/control-session.ts"
+import { TopicRouter } from "../control/topic-router.ts"
+import { SpeakerRanking } from "../media/active-speaker.ts"
 import type { Counters } from "../observability/media-counters.ts"
 import * as M from "../observability/metrics.ts"
 import { type EndReason, Participant, type ParticipantRole } from "../participant/participant.ts"
 import type { Track } from "../track/track.ts"
 import type { Transport } from "../transport/transport.ts"
+import { participantEntry, publicationEntry, slotBinding, speakersFor } from "./control-views.ts"
 import {
   EtagMismatch,
   InvalidOffer,
@@ -14,7 +19,7 @@ import {
   RoomFull
 } from "./errors.ts"
 import type { RoomView } from "./room-view.ts"
-import { assignSlots } from "./slot-binding.ts"
+import { assignSlots, type SubscriberIntent } from "./slot-binding.ts"
 
 export interface Joined {
   readonly participantId: string
@@ -30,7 +35,10 @@ type Command =
       readonly offer: string
       readonly reply: Deferred.Deferred<Joined, JoinError | RoomClosed>
     }
-  | { readonly _tag: "Ready"; readonly participant: Participant }
+  | { readonly _tag: "Ready"; readonly participant: Participant; readonly session: ControlSession }
+  | { readonly _tag: "ControlOpened"; readonly participantId: string }
+  | { readonly _tag: "Control"; readonly participantId: string; readonly message: RoomControlMessage }
+  | { readonly _tag: "Tick" }
   | { readonly _tag: "Ended"; readonly participantId: string; readonly reason: EndReason | "failed" }
   | {
       readonly _tag: "Leave"
@@ -50,7 +58,27 @@ interface Member {
   readonly id: string
   readonly role: ParticipantRole
   participant: Participant | undefined
+  session: ControlSession | undefined
+  name: string | null
+  manual: boolean
+  pins: ReadonlyArray<string>
+  /** Slot mid → the track the client asked for on it. */
+  readonly requested: Map<string, string>
+  /** Mids of its publications it withdrew with `unpublish`. */
+  readonly unpublished: Set<string>
 }
+
+const newMember = (id: string, role: ParticipantRole): Member => ({
+  id,
+  role,
+  participant: undefined,
+  session: undefined,
+  name: null,
+  manual: false,
+  pins: [],
+  requested: new Map(),
+  unpublished: new Set()
+})
 
 export interface Room {
   readonly name: string
@@ -69,6 +97,8 @@ export interface Room {
 }
 
 const MAILBOX = 256
+/** Active-speaker ranking, audio rebinding and coalesced bindings/speakers messages run this often. */
+const TICK = "250 millis"
 
 /**
  * A room is one fiber that owns its membership, its directory of tracks and every slot
@@ -89,31 +119,209 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
 
     const log = Effect.annotateLogs({ room: name })
 
+    const controlCounters = new ControlCounters()
+    const router = new TopicRouter(controlCounters)
+    const ranking = new SpeakerRanking()
+    const clock = yield* Clock.Clock
+
+    const publishedOf = (member: Member) =>
+      member.participant?.tracks.filter((t) => !member.unpublished.has(t.mid)) ?? []
+
+    const entryOf = (member: Member) =>
+      participantEntry(member.id, member.name, member.role, publishedOf(member))
+
+    const roster = () => [...members.values()].flatMap((m) => (m.participant ? [entryOf(m)] : []))
+
+    const sendRoster = (session: ControlSession) => {
+      session.rosterStale = !session.send({ type: "roster", participants: roster() })
+    }
+
+    /** A roster change for every welcomed client; one that missed a diff gets the full roster instead. */
+    const broadcastDiff = (diff: {
+      readonly joined?: ReturnType<typeof entryOf>[]
+      readonly left?: string[]
+      readonly published?: { participantId: string; publication: ReturnType<typeof publicationEntry> }[]
+      readonly unpublished?: string[]
+      readonly updated?: ReturnType<typeof entryOf>[]
+    }) => {
+      for (const member of members.values()) {
+        const session = member.session
+        if (!session?.welcomed) continue
+        if (session.rosterStale) {
+          sendRoster(session)
+          continue
+        }
+        const sent = session.send({
+          type: "roster-diff",
+          joined: diff.joined ?? [],
+          left: diff.left ?? [],
+          published: diff.published ?? [],
+          unpublished: diff.unpublished ?? [],
+          ...(diff.updated ? { updated: diff.updated } : {})
+        })
+        if (!sent) session.rosterStale = true
+      }
+    }
+
+    /** Sends bindings and speakers to a welcomed client when they changed since the last ones it got. */
+    const flushUpdates = (member: Member, published: ReadonlyMap<string, Track>) => {
+      const session = member.session
+      const participant = member.participant
+      if (!session?.controlOpen || !participant) return
+      if (!session.welcomed) {
+        session.welcomed = session.send({
+          type: "welcome",
+          participantId: member.id,
+          room: name,
+          protocol: 1,
+          mode: member.manual ? "manual" : "auto",
+          slots: participant.slots.map((s) => ({ mid: s.mid, kind: s.kind }))
+        })
+        if (!session.welcomed) return
+        sendRoster(session)
+      } else if (session.rosterStale) sendRoster(session)
+      const bindings = JSON.stringify(participant.slots.map(slotBinding))
+      if (bindings !== session.lastBindings) {
+        if (session.send({ type: "bindings", slots: participant.slots.map(slotBinding) })) {
+          session.lastBindings = bindings
+        }
+      }
+      const speakers = speakersFor(participant.slots, ranking, published)
+      const speakersKey = JSON.stringify(speakers)
+      if (speakersKey !== session.lastSpeakers && session.send({ type: "speakers", speakers })) {
+        session.lastSpeakers = speakersKey
+      }
+    }
+
+    const publishedById = () => new Map(tracks.map((t) => [t.id, t]))
+
     const rebind = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const live = new Set(tracks)
       const slots = [...members.values()].flatMap((m) => m.participant?.slots ?? [])
       for (const slot of slots) if (slot.track && !live.has(slot.track)) slot.unbind()
-      const byId = new Map(tracks.map((t) => [t.id, t]))
+      const byId = publishedById()
+      const intents = new Map<string, SubscriberIntent>()
+      for (const m of members.values()) intents.set(m.id, { manual: m.manual, pins: m.pins })
       const assignment = assignSlots(
-        tracks.map((t) => ({ id: t.id, ownerId: t.participantId, kind: t.kind, codec: t.codec })),
+        tracks.map((t) => ({
+          id: t.id,
+          ownerId: t.participantId,
+          kind: t.kind,
+          codec: t.codec,
+          speech: t.kind === "audio" ? ranking.state(t.id) : undefined
+        })),
         [...members.values()].flatMap((m) =>
           (m.participant?.slots ?? []).map((s) => ({
             key: s.key,
             ownerId: m.id,
             kind: s.kind,
             codecs: s.codecs.map((c) => c.name),
-            boundTo: s.track?.id
+            boundTo: s.track?.id,
+            requested: m.requested.get(s.mid)
           }))
-        )
+        ),
+        { intents }
       )
       const slotByKey = new Map(slots.map((s) => [s.key, s]))
       for (const [slotKey, trackId] of assignment) {
         const slot = slotByKey.get(slotKey)
-        const track = byId.get(trackId)
-        if (slot && track) slot.bind(track, now)
+        if (!slot) continue
+        const track = trackId === undefined ? undefined : byId.get(trackId)
+        if (track) slot.bind(track, now)
+        else slot.unbind()
       }
     })
+
+    /** Takes tracks out of the directory: unbound everywhere, forgotten by requests and the ranking. */
+    const withdraw = (gone: ReadonlyArray<Track>) => {
+      const set = new Set(gone)
+      for (let i = tracks.length - 1; i >= 0; i--) if (set.has(tracks[i]!)) tracks.splice(i, 1)
+      const ids = new Set(gone.map((t) => t.id))
+      for (const track of gone) ranking.remove(track.id)
+      for (const member of members.values()) {
+        for (const [mid, trackId] of member.requested) if (ids.has(trackId)) member.requested.delete(mid)
+      }
+    }
+
+    const tick = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const track of tracks) {
+        if (track.kind === "audio")
+          ranking.update(track.id, track.audioLevel.ranked, track.audioLevel.read(), now)
+      }
+      yield* rebind
+      const published = publishedById()
+      for (const member of members.values()) flushUpdates(member, published)
+      yield* controlCounters.flush
+    })
+
+    const handleControl = (member: Member, message: RoomControlMessage) =>
+      Effect.gen(function* () {
+        const participant = member.participant
+        const session = member.session
+        if (!participant || !session) return
+        const fail = (code: Parameters<ControlSession["error"]>[0], text: string) =>
+          session.error(code, text, message.id)
+        switch (message.type) {
+          case "hello":
+            member.name = message.name
+            broadcastDiff({ updated: [entryOf(member)] })
+            return
+          case "subscribe": {
+            const slot = participant.slots.find((s) => s.mid === message.mid)
+            if (!slot) return fail("unknown-slot", `no receiving m-line with mid ${message.mid}`)
+            if (message.trackId === "auto") member.requested.delete(slot.mid)
+            else {
+              const track = tracks.find((t) => t.id === message.trackId)
+              if (!track || track.participantId === member.id || !slot.accepts(track)) {
+                return fail("unknown-track", `no track ${message.trackId} this slot can carry`)
+              }
+              member.requested.set(slot.mid, track.id)
+            }
+            const now = yield* Clock.currentTimeMillis
+            slot.setPreferences(
+              {
+                maxHeight: message.maxHeight,
+                minHeight: message.minHeight,
+                priority: message.priority ?? 0,
+                paused: message.paused ?? false
+              },
+              now
+            )
+            return yield* rebind
+          }
+          case "mode":
+            member.manual = message.mode === "manual"
+            return yield* rebind
+          case "pin-audio":
+            member.pins = [...message.trackIds]
+            return yield* rebind
+          case "publish":
+          case "unpublish": {
+            const track = participant.tracks.find((t) => t.mid === message.mid)
+            if (!track) return fail("unknown-publication", `no publication with mid ${message.mid}`)
+            const withdrawn = member.unpublished.has(track.mid)
+            if (message.type === "unpublish" && !withdrawn) {
+              member.unpublished.add(track.mid)
+              withdraw([track])
+              yield* Metric.modify(M.publicationsActive, -1)
+              broadcastDiff({ unpublished: [track.id] })
+              return yield* rebind
+            }
+            if (message.type === "publish" && withdrawn) {
+              member.unpublished.delete(track.mid)
+              tracks.push(track)
+              yield* Metric.modify(M.publicationsActive, 1)
+              broadcastDiff({
+                published: [{ participantId: member.id, publication: publicationEntry(track) }]
+              })
+              return yield* rebind
+            }
+            return
+          }
+        }
+      }).pipe(Effect.ensuring(Effect.sync(() => member.session?.settled())))
 
     const armEmptyTimer = Effect.gen(function* () {
       if (members.size > 0 || emptySince) return
@@ -135,12 +343,14 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
         const member = members.get(participantId)
         if (!member) return
         members.delete(participantId)
+        member.session?.close()
         if (member.participant) {
-          const gone = new Set(member.participant.tracks)
-          for (let i = tracks.length - 1; i >= 0; i--) if (gone.has(tracks[i]!)) tracks.splice(i, 1)
+          const published = publishedOf(member)
+          withdraw(member.participant.tracks)
           for (const slot of member.participant.slots) slot.unbind()
-          yield* Metric.modify(M.publicationsActive, -member.participant.tracks.length)
+          yield* Metric.modify(M.publicationsActive, -published.length)
           yield* Metric.modify(M.participantsConnected, -1)
+          broadcastDiff({ left: [participantId] })
           yield* rebind
         }
         yield* Effect.logInfo("participant left").pipe(
@@ -171,12 +381,26 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           return yield* Effect.failCause(made.cause)
         }
         const participant = made.value
+        const session = new ControlSession({
+          participantId: participant.id,
+          peer: participant.peer,
+          router,
+          counters: controlCounters,
+          now: () => clock.currentTimeMillisUnsafe(),
+          submit: (message) =>
+            Queue.offerUnsafe(mailbox, { _tag: "Control", participantId: participant.id, message }),
+          opened: () => {
+            Queue.offerUnsafe(mailbox, { _tag: "ControlOpened", participantId: participant.id })
+          },
+          disconnect: () => participant.end("abuse")
+        })
+        participant.handleData(session)
         yield* Deferred.succeed(command.reply, {
           participantId: participant.id,
           answer: participant.peer.answer,
           etag: participant.etag
         })
-        yield* Queue.offer(mailbox, { _tag: "Ready", participant })
+        yield* Queue.offer(mailbox, { _tag: "Ready", participant, session })
         return yield* Deferred.await(participant.ended)
       }).pipe(
         Effect.scoped,
@@ -203,11 +427,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
               )
             }
             yield* disarmEmptyTimer
-            members.set(command.participantId, {
-              id: command.participantId,
-              role: command.role,
-              participant: undefined
-            })
+            members.set(command.participantId, newMember(command.participantId, command.role))
             yield* FiberMap.run(participantFibers, command.participantId, participantLifecycle(command), {
               startImmediately: true
             })
@@ -215,9 +435,14 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
         case "Ready":
           return Effect.gen(function* () {
             const member = members.get(command.participant.id)
-            if (!member) return
+            if (!member) {
+              command.session.close()
+              return
+            }
             member.participant = command.participant
+            member.session = command.session
             tracks.push(...command.participant.tracks)
+            broadcastDiff({ joined: [entryOf(member)] })
             yield* Metric.modify(M.participantsConnected, 1)
             yield* Metric.modify(M.publicationsActive, command.participant.tracks.length)
             yield* Effect.logInfo("participant joined").pipe(
@@ -232,6 +457,17 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           })
         case "Ended":
           return removeMember(command.participantId, command.reason)
+        case "ControlOpened":
+          return Effect.sync(() => {
+            const member = members.get(command.participantId)
+            if (member) flushUpdates(member, publishedById())
+          })
+        case "Control": {
+          const member = members.get(command.participantId)
+          return member ? handleControl(member, command.message) : Effect.void
+        }
+        case "Tick":
+          return tick
         case "Leave":
           return Effect.gen(function* () {
             if (!members.has(command.participantId)) {
@@ -290,15 +526,21 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
       log,
       Effect.forkScoped
     )
+    yield* Effect.sync(() => Queue.offerUnsafe(mailbox, { _tag: "Tick" })).pipe(
+      Effect.repeat(Schedule.spaced(TICK)),
+      Effect.forkScoped
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         yield* Queue.shutdown(mailbox)
         for (const member of members.values()) {
           if (!member.participant) continue
           yield* Metric.modify(M.participantsConnected, -1)
-          yield* Metric.modify(M.publicationsActive, -member.participant.tracks.length)
+          yield* Metric.modify(M.publicationsActive, -publishedOf(member).length)
+          member.session?.close()
         }
         members.clear()
+        yield* controlCounters.flush
       })
     )
     yield* armEmptyTimer

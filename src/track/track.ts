@@ -1,5 +1,6 @@
 import { Clock, Effect, Queue, Schedule } from "effect"
 import { Buggify } from "../fault/buggify.ts"
+import { AudioLevelMeter } from "../media/audio-level.ts"
 import { type CodecName, isVideoCodec } from "../media/codec.ts"
 import { isKeyframe } from "../media/keyframe.ts"
 import { KeyframeRequestThrottle } from "../media/keyframe-request-throttle.ts"
@@ -57,6 +58,8 @@ export class Track {
   private lastSsrc: number | undefined
   packetsReceived = 0
   bytesReceived = 0
+  /** RFC 6464 levels of an audio track, read by the room's active-speaker ranking. */
+  readonly audioLevel = new AudioLevelMeter()
 
   private constructor(
     private readonly options: TrackOptions,
@@ -169,6 +172,7 @@ export class Track {
         if (packet.rid !== undefined) this.ridBySsrc.set(packet.ssrc, packet.rid)
       }
       this.lastSsrc = packet.ssrc
+      if (packet.audioLevel !== undefined) this.audioLevel.observe(packet.audioLevel.level)
       if (video) this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
       const late = seqLate(packet.sequenceNumber, this.newestSeq.get(packet.ssrc))
       if (!late) {

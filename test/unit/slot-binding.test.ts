@@ -1,7 +1,12 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { CodecName } from "../../src/media/codec.ts"
-import { assignSlots, type BindablePublication, type BindableSlot } from "../../src/room/slot-binding.ts"
+import {
+  assignSlots,
+  type BindablePublication,
+  type BindableSlot,
+  type SubscriberIntent
+} from "../../src/room/slot-binding.ts"
 
 const codec = fc.constantFrom<CodecName>("VP8", "VP9", "H264", "opus")
 const kind = fc.constantFrom<"audio" | "video">("audio", "video")
@@ -77,5 +82,114 @@ describe("slot binding", () => {
       { key: "s", ownerId: "c", kind: "audio", codecs: ["opus"], boundTo: "gone" }
     ])
     expect(result.get("s")).toBe("other")
+  })
+
+  it("honours requested tracks and manual mode, and never binds a participant's own or a duplicate track", () => {
+    const withSpeech = fc
+      .array(
+        fc.record({
+          ownerId: owner,
+          kind,
+          codec,
+          level: fc.double({ min: 0, max: 1, noNaN: true }),
+          active: fc.boolean(),
+          ranked: fc.boolean()
+        }),
+        { maxLength: 8 }
+      )
+      .map((ps): BindablePublication[] =>
+        ps.map((p, i) => ({
+          id: `t${i}`,
+          ownerId: p.ownerId,
+          kind: p.kind,
+          codec: p.codec,
+          speech: p.ranked
+            ? { ranked: true, level: p.level, speaking: p.active, active: p.active }
+            : undefined
+        }))
+      )
+    const anySlots = fc
+      .array(
+        fc.record({
+          ownerId: owner,
+          kind,
+          codecs: fc.subarray<CodecName>(["VP8", "VP9", "H264", "opus"]),
+          bound: fc.integer({ min: -1, max: 9 }),
+          requested: fc.integer({ min: -4, max: 9 })
+        }),
+        { maxLength: 10 }
+      )
+      .map((ss): BindableSlot[] =>
+        ss.map((s, i) => ({
+          key: `s${i}`,
+          ownerId: s.ownerId,
+          kind: s.kind,
+          codecs: s.codecs,
+          boundTo: s.bound < 0 ? undefined : `t${s.bound}`,
+          requested: s.requested < 0 ? undefined : `t${s.requested}`
+        }))
+      )
+    const intents = fc
+      .record({ a: fc.boolean(), b: fc.boolean(), c: fc.boolean(), d: fc.boolean() })
+      .map(
+        (manual) =>
+          new Map<string, SubscriberIntent>(
+            Object.entries(manual).map(([id, m]) => [id, { manual: m, pins: ["t0", "t3"] }])
+          )
+      )
+    fc.assert(
+      fc.property(withSpeech, anySlots, intents, (pubs, all, intentMap) => {
+        const changes = assignSlots(pubs, all, { intents: intentMap })
+        const byId = new Map(pubs.map((p) => [p.id, p]))
+        const final = new Map(all.map((s) => [s.key, changes.has(s.key) ? changes.get(s.key) : s.boundTo]))
+        const receivedBy = new Map<string, string[]>()
+        for (const slot of all) {
+          const id = final.get(slot.key)
+          if (id === undefined) {
+            if (slot.requested !== undefined) {
+              const wanted = byId.get(slot.requested)
+              const ok =
+                wanted &&
+                wanted.kind === slot.kind &&
+                wanted.ownerId !== slot.ownerId &&
+                slot.codecs.includes(wanted.codec) &&
+                !all.some(
+                  (o) =>
+                    o.ownerId === slot.ownerId && o.key !== slot.key && final.get(o.key) === slot.requested
+                )
+              expect(ok, "a requested, eligible track was not bound").toBeFalsy()
+            }
+            continue
+          }
+          const pub = byId.get(id)
+          expect(pub).toBeDefined()
+          expect(pub!.kind).toBe(slot.kind)
+          expect(pub!.ownerId).not.toBe(slot.ownerId)
+          expect(slot.codecs).toContain(pub!.codec)
+          if (slot.requested !== undefined) expect(id).toBe(slot.requested)
+          else
+            expect(intentMap.get(slot.ownerId)?.manual, "manual mode bound an unrequested slot").toBe(false)
+          receivedBy.set(slot.ownerId, [...(receivedBy.get(slot.ownerId) ?? []), id])
+        }
+        for (const ids of receivedBy.values()) expect(new Set(ids).size).toBe(ids.length)
+      }),
+      { seed: 43, numRuns: 500 }
+    )
+  })
+
+  it("gives audio slots to the active speakers and keeps one's own audio off one's slots", () => {
+    const speaking = (level: number) => ({ ranked: true, level, speaking: true, active: true })
+    const silent = { ranked: true, level: 0, speaking: false, active: false }
+    const pubs: BindablePublication[] = [
+      { id: "a:audio", ownerId: "a", kind: "audio", codec: "opus", speech: silent },
+      { id: "b:audio", ownerId: "b", kind: "audio", codec: "opus", speech: speaking(0.7) },
+      { id: "c:audio", ownerId: "c", kind: "audio", codec: "opus", speech: speaking(0.9) }
+    ]
+    const changes = assignSlots(pubs, [
+      { key: "b/1", ownerId: "b", kind: "audio", codecs: ["opus"], boundTo: undefined },
+      { key: "d/1", ownerId: "d", kind: "audio", codecs: ["opus"], boundTo: "a:audio" }
+    ])
+    expect(changes.get("b/1")).toBe("c:audio")
+    expect(changes.get("d/1")).toBe("c:audio")
   })
 })

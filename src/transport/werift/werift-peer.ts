@@ -23,6 +23,7 @@ import {
   type PublicationDescription,
   type SlotDescription
 } from "../transport.ts"
+import { wireDataChannels } from "./data-channels.ts"
 import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
 import { SlotSender } from "./slot-sender.ts"
 
@@ -193,6 +194,8 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
   dtls?.onRtcp.subscribe(heard)
   watchConsent(pc, heard)
 
+  const dataChannels = wireDataChannels(pc, () => handlers)
+
   const slotSender = (mid: string) => senders.get(mid)
   const peer: Peer = {
     answer,
@@ -221,7 +224,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       void dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })]).catch(() => undefined)
     },
     sendPadding: () => 0,
-    sendData: () => false,
+    sendData: dataChannels.send,
     silenceMs: () => now() - lastHeardMs,
     renegotiate: (offer) => renegotiate(pc, summary, offer)
   }
