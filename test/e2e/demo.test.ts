@@ -2,11 +2,13 @@ import type { Browser, BrowserContext, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { artifactPath, launchChromium } from "../support/chromium.ts"
 import { type DemoPage, openDemoPage, pollUntil } from "../support/demo-page.ts"
+import { writeSpeechLikeWav } from "../support/fake-audio.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
 
 /**
  * The demo page at `/`, driven as a person would: headless Chromium pages (fake camera and
- * microphone) join one room through the form, and the test reads what the page shows.
+ * microphone; the microphone plays synthetic speech) join one room through the form, and the
+ * test reads what the page shows.
  */
 describe("demo page", () => {
   const room = `demo-${Date.now().toString(36)}`
@@ -28,7 +30,11 @@ describe("demo page", () => {
   }
 
   beforeAll(async () => {
-    ;[server, browser] = await Promise.all([startServer(), launchChromium()])
+    const speech = await writeSpeechLikeWav()
+    ;[server, browser] = await Promise.all([
+      startServer(),
+      launchChromium({ args: [`--use-file-for-fake-audio-capture=${speech}`] })
+    ])
     // http://localhost is a secure context (getUserMedia needs one) and the page's own origin.
     origin = server.baseUrl.replace("127.0.0.1", "localhost")
   })
@@ -133,5 +139,78 @@ describe("demo page", () => {
     await expectRoster(alice, ["Alice", "Bob"])
     await expectRoster(bob, ["Alice", "Bob"])
     expect(await alice.page.locator(".tile:not([hidden]) .tile-name", { hasText: "Carol" }).count()).toBe(0)
+  })
+
+  /**
+   * Runs `script` in a page of the demo's origin, where `join` is the SDK imported from
+   * `/prism-client.js` (the module other pages use), and returns what it returns.
+   */
+  const withSdk = async <A>(script: string): Promise<A> => {
+    const context = await browser.newContext()
+    contexts.push(context)
+    const page = await context.newPage()
+    await page.goto(`${origin}/`)
+    return (await page.evaluate(`(async () => {
+      const { join } = await import("/prism-client.js")
+      const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+      const received = async (session) => (await session.slotStats())[0].bytesReceived
+      ${script}
+    })()`)) as A
+  }
+
+  it("SDK module: a publisher's ICE restart goes through PATCH and the subscriber keeps receiving", async () => {
+    const result = await withSdk<{
+      states: Array<string>
+      restarts: number
+      before: number
+      after: number
+      ids: Array<string>
+    }>(`
+      const room = "restart-" + Math.random().toString(36).slice(2)
+      const publisher = await join("/", room, { name: "pub", publish: { video: true }, slots: { video: 0, audio: 0 } })
+      const viewer = await join("/", room, { name: "view", slots: { video: 1, audio: 0 } })
+      const states = []
+      publisher.on("state", (state) => states.push(state))
+      while ((await received(viewer)) === 0) await wait(200)
+      states.length = 0
+      await publisher.restartIce()
+      while (publisher.state !== "connected") await wait(100)
+      const before = await received(viewer)
+      await wait(1500)
+      const after = await received(viewer)
+      const view = await (await fetch("/api/v1/rooms/" + room)).json()
+      states.push("leave")
+      await publisher.leave()
+      await viewer.leave()
+      return { states, restarts: publisher.counters.iceRestarts, before, after,
+               ids: view.participants.map((p) => p.id).concat([publisher.participantId, viewer.participantId]) }
+    `)
+    expect(result.restarts).toBe(1)
+    expect(result.states).toEqual(["reconnecting", "connected", "leave", "closed"])
+    // The same two participants (a restart is not a new join), media still arriving.
+    expect(new Set(result.ids).size).toBe(2)
+    expect(result.after - result.before).toBeGreaterThan(10_000)
+  })
+
+  // Skipped: after a subscriber's ICE restart the server answers the PATCH (200) and the new
+  // candidate pair passes its connectivity checks, but the server sends neither media nor
+  // SCTP on it (the old pair keeps the last bytes). Un-skip once the transport moves its
+  // sending to the pair nominated after the restart.
+  it.skip("SDK module: a subscriber's ICE restart keeps its slots receiving", async () => {
+    const grew = await withSdk<number>(`
+      const room = "restart-sub-" + Math.random().toString(36).slice(2)
+      const publisher = await join("/", room, { publish: { video: true }, slots: { video: 0, audio: 0 } })
+      const viewer = await join("/", room, { slots: { video: 1, audio: 0 } })
+      while ((await received(viewer)) === 0) await wait(200)
+      await viewer.restartIce()
+      while (viewer.state !== "connected") await wait(100)
+      const before = await received(viewer)
+      await wait(1500)
+      const grew = (await received(viewer)) - before
+      await publisher.leave()
+      await viewer.leave()
+      return grew
+    `)
+    expect(grew).toBeGreaterThan(10_000)
   })
 })

@@ -17,7 +17,9 @@ export const pollUntil = async <A>(
       lastError = error
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
@@ -67,7 +69,8 @@ export const openDemoPage = async (
   const problems: Array<string> = []
   page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`))
   page.on("console", (message) => {
-    if (message.type() === "error" || message.type() === "warning") problems.push(`${message.type()}: ${message.text()}`)
+    if (message.type() === "error" || message.type() === "warning")
+      problems.push(`${message.type()}: ${message.text()}`)
   })
   const withProblems = (error: unknown) =>
     new Error(`${String(error)}\n${name}'s page said:\n${problems.slice(-10).join("\n") || "(nothing)"}`)
@@ -83,7 +86,8 @@ export const openDemoPage = async (
   })
 
   const remoteTiles = page.locator(".tile[data-mid]:not([hidden])")
-  const tileOf = (other: string) => remoteTiles.filter({ has: page.locator(".tile-name", { hasText: other }) })
+  const tileOf = (other: string) =>
+    remoteTiles.filter({ has: page.locator(".tile-name", { hasText: other }) })
 
   return {
     name,
