@@ -4,6 +4,13 @@ import { element } from "./dom.ts"
 import { displayName, formatBitrate } from "./names.ts"
 
 const STATS_INTERVAL_MS = 1000
+/** Heights a tile asks for: the smallest at least as tall as the tile's device pixels. */
+const HEIGHT_LADDER = [180, 360, 720, 1080]
+
+const neededHeight = (cssHeight: number): number => {
+  const pixels = cssHeight * (globalThis.devicePixelRatio || 1)
+  return HEIGHT_LADDER.find((h) => h >= pixels) ?? HEIGHT_LADDER[HEIGHT_LADDER.length - 1]!
+}
 
 interface Tile {
   readonly item: HTMLLIElement
@@ -53,6 +60,8 @@ export class TileGrid {
   readonly #slots = new Map<string, Tile>()
   readonly #audio: Array<HTMLAudioElement> = []
   readonly #offs: Array<() => void> = []
+  readonly #askedHeight = new Map<string, number>()
+  readonly #resizes: ResizeObserver
   #bindings = new Map<string, SlotBinding>()
   #bindingsKnown = false
   #speaking = new Set<string>()
@@ -63,6 +72,18 @@ export class TileGrid {
   constructor(session: Session, list: HTMLUListElement, audioSinks: HTMLElement, emptyNote: HTMLElement) {
     this.#session = session
     this.#list = list
+    // Each tile asks the server for no more than it can show (the server still picks the
+    // layer; a small tile then never costs a 720p stream).
+    this.#resizes = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const mid = (entry.target as HTMLElement).dataset["mid"]
+        if (mid === undefined || entry.contentRect.height === 0) continue
+        const maxHeight = neededHeight(entry.contentRect.height)
+        if (this.#askedHeight.get(mid) === maxHeight) continue
+        this.#askedHeight.set(mid, maxHeight)
+        session.subscribe(mid, "auto", { maxHeight })
+      }
+    })
     this.#emptyNote = emptyNote
     if (session.localStream.getVideoTracks().length > 0) {
       this.#local = makeTile(session.localStream, "You")
@@ -77,6 +98,7 @@ export class TileGrid {
         tile.item.hidden = true
         this.#slots.set(slot.mid, tile)
         list.append(tile.item)
+        this.#resizes.observe(tile.item)
         slot.track.addEventListener("unmute", () => this.#render())
         slot.track.addEventListener("mute", () => this.#render())
       } else {
@@ -106,6 +128,7 @@ export class TileGrid {
 
   dispose(): void {
     clearInterval(this.#timer)
+    this.#resizes.disconnect()
     for (const off of this.#offs.splice(0)) off()
     for (const audio of this.#audio) audio.srcObject = null
     this.#list.replaceChildren()

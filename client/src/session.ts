@@ -166,13 +166,9 @@ export class Session {
       this.counters.droppedTopicMessages++
       return false
     }
-    try {
-      channel.send(text)
-      return true
-    } catch {
-      this.counters.droppedTopicMessages++
-      return false
-    }
+    if (this.#sendOn(channel, text)) return true
+    this.counters.droppedTopicMessages++
+    return false
   }
 
   /** What each slot received since the previous call: bitrate, frame size and rate, losses. */
@@ -223,17 +219,24 @@ export class Session {
     const text = encodeClientMessage(body)
     if (this.#closed) return
     const channel = this.#parts.control
-    if (channel.readyState === "open") {
+    if (channel.readyState === "open") this.#sendOn(channel, text)
+    else if (this.#pendingControl.length < MAX_PENDING_CONTROL) this.#pendingControl.push(text)
+  }
+
+  /** Sends one frame; a channel that closed under us just loses it (the connection is going). */
+  #sendOn(channel: RTCDataChannel, text: string): boolean {
+    try {
       channel.send(text)
-    } else if (this.#pendingControl.length < MAX_PENDING_CONTROL) {
-      this.#pendingControl.push(text)
+      return true
+    } catch {
+      return false
     }
   }
 
   #wireChannels(): void {
     const { control, topics, topicsLossy } = this.#parts
     const flush = () => {
-      for (const text of this.#pendingControl.splice(0)) control.send(text)
+      for (const text of this.#pendingControl.splice(0)) this.#sendOn(control, text)
     }
     if (control.readyState === "open") flush()
     control.addEventListener("open", flush)
