@@ -192,6 +192,44 @@ describe("demo page", () => {
     expect(result.after - result.before).toBeGreaterThan(10_000)
   })
 
+  it("SDK module: a restart the server refuses ends the session; one that fails on the way is retried", async () => {
+    const result = await withSdk<{ refused: { state: string; codes: Array<string> }; retried: unknown }>(`
+      const room = "refused-" + Math.random().toString(36).slice(2)
+      const codes = []
+      const gone = await join("/", room, { publish: { audio: true }, slots: { video: 0, audio: 0 } })
+      gone.on("error", (e) => codes.push(e.code))
+      while (gone.state !== "connected") await wait(100)
+      await fetch(gone.location, { method: "DELETE" }) // the server forgets the participant
+      await gone.restartIce()
+      // (ICE may have noticed first and started the restart itself)
+      while (gone.state === "reconnecting") await wait(50)
+      const refused = { state: gone.state, codes }
+
+      // The first PATCH fails as if the network were down; the next one goes through.
+      let patches = 0
+      const flaky = (input, init) => {
+        if (init?.method === "PATCH" && patches++ === 0) return Promise.reject(new TypeError("network down"))
+        return fetch(input, init)
+      }
+      const session = await join("/", room, { publish: { audio: true }, slots: { video: 0, audio: 0 }, fetch: flaky })
+      const errors = []
+      session.on("error", (e) => errors.push(e.code))
+      while (session.state !== "connected") await wait(100)
+      await session.restartIce()
+      while (session.state !== "connected") await wait(100)
+      const retried = { state: session.state, restarts: session.counters.iceRestarts, patches, errors }
+      await session.leave()
+      return { refused, retried }
+    `)
+    expect(result.refused).toEqual({ state: "failed", codes: ["ice-restart-refused"] })
+    expect(result.retried).toEqual({
+      state: "connected",
+      restarts: 2,
+      patches: 2,
+      errors: ["ice-restart-failed"]
+    })
+  })
+
   // Skipped: after a subscriber's ICE restart the server answers the PATCH (200) and the new
   // candidate pair passes its connectivity checks, but the server sends neither media nor
   // SCTP on it (the old pair keeps the last bytes). Un-skip once the transport moves its
