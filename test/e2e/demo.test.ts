@@ -80,7 +80,7 @@ describe("demo page", () => {
     }
     expect(view.participants).toHaveLength(2)
     await screenshot(alice.page, "alice-and-bob")
-  })
+  }, 60_000)
 
   it("the speaker highlight follows the page whose microphone is live", async () => {
     await bob.toggleMute() // Bob sends silence, Alice her fake microphone
@@ -94,7 +94,7 @@ describe("demo page", () => {
     await alice.expectSpeaking("Bob", true)
     await screenshot(alice.page, "bob-speaking")
     await alice.toggleMute()
-  })
+  }, 45_000)
 
   it("chat messages reach the other page once and are not echoed", async () => {
     await alice.sendChat("hello from Alice")
@@ -115,7 +115,7 @@ describe("demo page", () => {
     expect(await alice.chatLines()).toHaveLength(2)
     expect(await bob.chatLines()).toHaveLength(2)
     await screenshot(bob.page, "chat")
-  })
+  }, 30_000)
 
   it("a third participant joining and leaving updates both rosters", async () => {
     const expectRoster = async (page: DemoPage, names: ReadonlyArray<string>) =>
@@ -139,7 +139,7 @@ describe("demo page", () => {
     await expectRoster(alice, ["Alice", "Bob"])
     await expectRoster(bob, ["Alice", "Bob"])
     expect(await alice.page.locator(".tile:not([hidden]) .tile-name", { hasText: "Carol" }).count()).toBe(0)
-  })
+  }, 45_000)
 
   /**
    * Runs `script` in a page of the demo's origin, where `join` is the SDK imported from
@@ -190,7 +190,7 @@ describe("demo page", () => {
     // The same two participants (a restart is not a new join), media still arriving.
     expect(new Set(result.ids).size).toBe(2)
     expect(result.after - result.before).toBeGreaterThan(10_000)
-  })
+  }, 45_000)
 
   it("SDK module: a restart the server refuses ends the session; one that fails on the way is retried", async () => {
     const result = await withSdk<{ refused: { state: string; codes: Array<string> }; retried: unknown }>(`
@@ -228,7 +228,7 @@ describe("demo page", () => {
       patches: 2,
       errors: ["ice-restart-failed"]
     })
-  })
+  }, 45_000)
 
   // Skipped: after a subscriber's ICE restart the server answers the PATCH (200) and the new
   // candidate pair passes its connectivity checks, but the server sends neither media nor
@@ -250,5 +250,5 @@ describe("demo page", () => {
       return grew
     `)
     expect(grew).toBeGreaterThan(10_000)
-  })
+  }, 45_000)
 })
