@@ -3,10 +3,12 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { PrismConfig } from "../config.ts"
+import { DemoRoutes } from "./demo-routes.ts"
 import { SignalingRoutes } from "./signaling-routes.ts"
 
 const PublicRoutes = Layer.mergeAll(
   SignalingRoutes,
+  DemoRoutes,
   HttpRouter.cors({
     allowedOrigins: ["*"],
     allowedMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
@@ -16,7 +18,7 @@ const PublicRoutes = Layer.mergeAll(
   })
 )
 
-/** The signaling API on the public HTTP port. */
+/** The signaling API and the demo page on the public HTTP port. */
 export const PublicServerLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* PrismConfig
