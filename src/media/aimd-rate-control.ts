@@ -96,17 +96,24 @@ export class AimdRateControl {
     return this.latestAckedBps !== undefined && this.latestAckedBps < 0.5 * this.rate
   }
 
+  /**
+   * Cuts to `DECREASE_FACTOR` × the throughput. When a probe measured the link (it usually caused
+   * this overuse), the result is where a decrease from that capacity lands, even if that is above
+   * the current rate: the probe showed the room.
+   */
   private decrease(nowMs: number, probedBps: number | undefined): void {
     const acked = this.latestAckedBps
-    const throughput =
-      probedBps === undefined || (acked !== undefined && acked > probedBps) ? acked : probedBps
+    const fromProbe = probedBps !== undefined && (acked === undefined || probedBps >= acked)
+    const throughput = fromProbe ? probedBps : acked
     if (throughput === undefined) {
       this.rate = this.clamp(this.rate * DECREASE_FACTOR)
     } else {
       let decreased = DECREASE_FACTOR * throughput
       const capacityBps = this.capacity.bps
-      if (decreased > this.rate && capacityBps !== undefined) decreased = DECREASE_FACTOR * capacityBps
-      if (decreased < this.rate) this.rate = this.clamp(decreased)
+      if (!fromProbe && decreased > this.rate && capacityBps !== undefined) {
+        decreased = DECREASE_FACTOR * capacityBps
+      }
+      if (decreased < this.rate || fromProbe) this.rate = this.clamp(decreased)
       if (throughput < this.capacity.lowerBoundBps()) this.capacity.reset()
       this.capacity.onOveruse(throughput)
     }

@@ -217,8 +217,16 @@ export class BandwidthEstimator {
       }
       this.probes.onPacket(packet)
     }
+    const partial = this.probes.measurementSoFar()
+    if (partial !== undefined) this.delayBased.onDelivered(partial.receiveBps, now)
     const probe = this.probes.onFeedbackEnd(now)?.measurement
-    this.delayBased.onFeedbackEnd(this.acknowledged.bitrateBps(), probe, now, this.growthCeiling())
+    if (probe !== undefined) this.delayBased.onDelivered(probe.receiveBps, now)
+    this.delayBased.onFeedbackEnd(
+      this.acknowledged.bitrateBps(),
+      probe?.estimateBps,
+      now,
+      this.growthCeiling()
+    )
     if (probe !== undefined && this.delayBased.usage !== "overusing")
       this.lossLimit.raiseTo(probe.estimateBps)
     if (this.packetsInLossWindow >= LOSS_WINDOW_PACKETS) {

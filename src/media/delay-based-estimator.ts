@@ -1,6 +1,5 @@
 import { AimdRateControl, type RateBounds } from "./aimd-rate-control.ts"
 import { InterArrivalGroups } from "./inter-arrival-groups.ts"
-import type { ProbeMeasurement } from "./probe-cluster.ts"
 import { type BandwidthUsage, TrendlineOveruseDetector } from "./trendline-overuse-detector.ts"
 
 /** How long a probe's measured rate stays a better sign of capacity than the acknowledged rate. */
@@ -49,26 +48,40 @@ export class DelayBasedEstimator {
   }
 
   /**
-   * Closes one feedback: overuse anywhere in it cuts the rate; otherwise a probe result, when
-   * there is one, lifts it; otherwise the detector's current state moves it. A probe that filled
-   * the link usually causes the overuse that follows it, and what it measured is then the best
-   * sign of the capacity to cut from.
+   * The link was just seen delivering `receiveBps` (a probe burst, finished or not). No link
+   * delivers more than it can carry, so until it ages this is a floor under the throughput a
+   * decrease cuts from; the acknowledged rate lags behind a burst.
+   */
+  onDelivered(receiveBps: number, nowMs: number): void {
+    if (
+      nowMs - this.probedAtMs > PROBE_MEMORY_MS ||
+      this.probedBps === undefined ||
+      receiveBps > this.probedBps
+    ) {
+      this.probedBps = receiveBps
+      this.probedAtMs = nowMs
+    }
+  }
+
+  /**
+   * Closes one feedback: overuse anywhere in it cuts the rate; otherwise a completed probe's
+   * result, when there is one, lifts it; otherwise the detector's current state moves it.
    */
   onFeedbackEnd(
     ackedBps: number | undefined,
-    probe: ProbeMeasurement | undefined,
+    probeResultBps: number | undefined,
     nowMs: number,
     growthCeilingBps: number
   ): void {
     const usage = this.overuseSeen ? "overusing" : this.detector.usage
     this.overuseSeen = false
     this.lastUsage = usage
-    if (probe !== undefined) {
-      this.probedBps = probe.receiveBps
-      this.probedAtMs = nowMs
-    }
-    if (usage !== "overusing" && probe !== undefined && probe.estimateBps > this.rateControl.bitrateBps) {
-      this.rateControl.raiseTo(probe.estimateBps, nowMs)
+    if (
+      usage !== "overusing" &&
+      probeResultBps !== undefined &&
+      probeResultBps > this.rateControl.bitrateBps
+    ) {
+      this.rateControl.raiseTo(probeResultBps, nowMs)
       return
     }
     const probedBps = nowMs - this.probedAtMs <= PROBE_MEMORY_MS ? this.probedBps : undefined

@@ -94,6 +94,7 @@ export class InterArrivalGroups {
     const arrivalDeltaMs = arrivalTimeMs - group.lastArrivalMs
     const sendDeltaMs = sendTimeMs - group.lastSendMs
     return (
+      arrivalDeltaMs >= 0 &&
       arrivalDeltaMs - sendDeltaMs < 0 &&
       arrivalDeltaMs <= BURST_ARRIVAL_MS &&
       arrivalTimeMs - group.firstArrivalMs < MAX_BURST_DURATION_MS

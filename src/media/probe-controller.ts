@@ -59,6 +59,11 @@ export class ProbeController {
     return this.cluster !== undefined
   }
 
+  /** What the probe under way has shown so far, if enough of it has been reported. */
+  measurementSoFar(): ProbeMeasurement | undefined {
+    return this.cluster?.measurement()
+  }
+
   /** Bytes of padding to send now (0 when not probing). */
   tick(nowMs: number, conditions: ProbeConditions): number {
     const cluster = this.cluster
