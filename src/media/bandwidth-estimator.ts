@@ -61,8 +61,11 @@ const MAX_PACKETS_PER_FEEDBACK = 8192
 const MAX_PACKET_BYTES = 65_535
 /** A send time this far ahead of the server clock is a bug in the feedback, not a packet. */
 const MAX_SEND_TIME_AHEAD_MS = 1000
-/** Loss is judged over at least this many reported packets. */
-const LOSS_WINDOW_PACKETS = 20
+/** Loss is judged over this many reported packets, or fewer (at least the minimum) once the window is old enough. */
+const LOSS_WINDOW_PACKETS = 50
+const MIN_LOSS_WINDOW_PACKETS = 20
+const LOSS_WINDOW_MS = 1000
+const TRANSPORT_CC_LOSS_SMOOTHING = 0.3
 /** A REMB not repeated for this long no longer caps the estimate. */
 const REMB_TIMEOUT_MS = 10_000
 const DEFAULT_RTT_MS = 100
@@ -85,6 +88,7 @@ export class BandwidthEstimator {
   private newestReportedSendMs = Number.NEGATIVE_INFINITY
   private packetsInLossWindow = 0
   private lostInLossWindow = 0
+  private lossWindowStartMs = 0
   private feedbacks = 0
   private rejectedFeedbacks = 0
   private rejectedPackets = 0
@@ -100,8 +104,9 @@ export class BandwidthEstimator {
     }
     this.config = merged
     this.delayBased = new DelayBasedEstimator(startBps, { minBps, maxBps })
-    this.lossLimit = new LossBasedEstimator(minBps)
-    this.reportBased = new LossBasedEstimator(minBps, startBps)
+    this.lossLimit = new LossBasedEstimator({ minBps, smoothing: TRANSPORT_CC_LOSS_SMOOTHING })
+    // A receiver report already sums up about a second of packets.
+    this.reportBased = new LossBasedEstimator({ minBps, initialBps: startBps, smoothing: 1 })
   }
 
   /** Never throws: malformed feedback is ignored and counted. */
@@ -141,7 +146,9 @@ export class BandwidthEstimator {
       mediaBps: this.acknowledged.bitrateBps() ?? estimateBps,
       ceilingBps: this.probeCeiling(),
       linkClear:
-        this.transportCcSeen && this.delayBased.usage === "normal" && this.lossLimit.lossFraction <= HIGH_LOSS
+        this.transportCcSeen &&
+        this.delayBased.usage === "normal" &&
+        this.lossLimit.averageLossFraction <= HIGH_LOSS
     })
   }
 
@@ -229,14 +236,22 @@ export class BandwidthEstimator {
     )
     if (probe !== undefined && this.delayBased.usage !== "overusing")
       this.lossLimit.raiseTo(probe.estimateBps)
-    if (this.packetsInLossWindow >= LOSS_WINDOW_PACKETS) {
+    if (this.lossWindowComplete(now)) {
       const lossFraction = this.lostInLossWindow / this.packetsInLossWindow
       this.packetsInLossWindow = 0
       this.lostInLossWindow = 0
+      this.lossWindowStartMs = now
       const delayBasedBps = this.delayBased.bitrateBps
       const currentBps = Math.min(delayBasedBps, this.lossLimit.limitBps ?? delayBasedBps)
       this.lossLimit.onLoss(lossFraction, currentBps, delayBasedBps, now, this.rttMs)
     }
+  }
+
+  private lossWindowComplete(nowMs: number): boolean {
+    if (this.packetsInLossWindow >= LOSS_WINDOW_PACKETS) return true
+    return (
+      this.packetsInLossWindow >= MIN_LOSS_WINDOW_PACKETS && nowMs - this.lossWindowStartMs >= LOSS_WINDOW_MS
+    )
   }
 
   private onRemb(bitrateBps: number, nowMs: number): void {

@@ -32,7 +32,6 @@ const MAX_ARRIVAL_SPAN_MS = 2000
 export class ProbeCluster {
   private emittedBytes = 0
   private lastEmitMs: number
-  private sentBytes = 0
   private firstSendMs = Number.POSITIVE_INFINITY
   private lastSendMs = Number.NEGATIVE_INFINITY
   private lastSentSize = 0
@@ -80,14 +79,14 @@ export class ProbeCluster {
       this.coveredPastEnd = true
       return
     }
-    this.sentBytes += packet.sizeBytes
+    const arrival = packet.arrivalTimeMs
+    // Lost packets count on neither side: random loss is not the link spreading the burst out.
+    if (arrival === undefined) return
     if (packet.sendTimeMs < this.firstSendMs) this.firstSendMs = packet.sendTimeMs
     if (packet.sendTimeMs >= this.lastSendMs) {
       this.lastSendMs = packet.sendTimeMs
       this.lastSentSize = packet.sizeBytes
     }
-    const arrival = packet.arrivalTimeMs
-    if (arrival === undefined) return
     this.receivedPackets++
     if (packet.probe) this.receivedProbePackets++
     this.receivedBytes += packet.sizeBytes
@@ -120,7 +119,7 @@ export class ProbeCluster {
     const sendSpanMs = this.lastSendMs - this.firstSendMs
     if (arrivalSpanMs <= 0 || arrivalSpanMs > MAX_ARRIVAL_SPAN_MS || sendSpanMs <= 0) return undefined
     const receiveBps = ((this.receivedBytes - this.firstArrivalSize) * 8000) / arrivalSpanMs
-    const sendBps = Math.min(((this.sentBytes - this.lastSentSize) * 8000) / sendSpanMs, this.targetBps)
+    const sendBps = Math.min(((this.receivedBytes - this.lastSentSize) * 8000) / sendSpanMs, this.targetBps)
     if (receiveBps < SATURATION_RATIO * sendBps) {
       return { estimateBps: SATURATED_UTILISATION * receiveBps, receiveBps, saturated: true }
     }

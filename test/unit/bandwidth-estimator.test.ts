@@ -25,14 +25,19 @@ describe("bandwidth estimator over a bottleneck link", () => {
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
         fc.integer({ min: 500_000, max: 8_000_000 }),
         fc.integer({ min: 5, max: 60 }),
-        (seed, capacityBps, propagationMs) => {
+        fc.integer({ min: 5, max: 25 }),
+        fc.integer({ min: 25, max: 100 }),
+        fc.double({ min: 0, max: 0.01, noNaN: true }),
+        (seed, capacityBps, propagationMs, tickIntervalMs, feedbackIntervalMs, lossRate) => {
           const estimator = new BandwidthEstimator({ startBps: 300_000 })
           const trace = runSession(estimator, {
-            initial: { capacityBps, lossRate: 0 },
+            initial: { capacityBps, lossRate },
             durationMs: 12_000,
             demandBps: 2 * capacityBps,
             seed,
-            propagationMs
+            propagationMs,
+            tickIntervalMs,
+            feedbackIntervalMs
           })
           for (const bps of estimates(trace.between(3000, 12_000))) {
             expect(bps).toBeGreaterThanOrEqual(0.75 * capacityBps)
@@ -41,7 +46,7 @@ describe("bandwidth estimator over a bottleneck link", () => {
           expect(estimator.estimate().source).toBe("transport-cc")
         }
       ),
-      { seed: 11, numRuns: 25 }
+      { seed: 11, numRuns: 40 }
     )
   })
 

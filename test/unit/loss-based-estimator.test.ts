@@ -5,7 +5,7 @@ import { LossBasedEstimator } from "../../src/media/loss-based-estimator.ts"
 
 describe("loss-based estimator", () => {
   it("as a limit: absent until heavy loss, cut by half the loss, held on moderate loss, lifted once grown back", () => {
-    const loss = new LossBasedEstimator(50_000)
+    const loss = new LossBasedEstimator({ minBps: 50_000, smoothing: 1 })
     loss.onLoss(0.05, 2_000_000, 2_000_000, 0, 100)
     expect(loss.limitBps).toBeUndefined()
     loss.onLoss(0.2, 2_000_000, 2_000_000, 100, 100)
@@ -29,9 +29,23 @@ describe("loss-based estimator", () => {
   })
 
   it("as an estimate of its own: starts where told, grows to the ceiling but is never lifted", () => {
-    const loss = new LossBasedEstimator(50_000, 1_000_000)
+    const loss = new LossBasedEstimator({ minBps: 50_000, initialBps: 1_000_000, smoothing: 1 })
     for (let nowMs = 0; nowMs <= 20_000; nowMs += 1000) loss.onLoss(0, 1_000_000, 1_500_000, nowMs, 100)
     expect(loss.limitBps).toBe(1_500_000)
+  })
+
+  it("judges smoothed loss: one unlucky window does not cut, sustained heavy loss does within a few", () => {
+    const loss = new LossBasedEstimator({ minBps: 50_000, smoothing: 0.3 })
+    loss.onLoss(0.05, 2_000_000, 2_000_000, 0, 100)
+    loss.onLoss(0.15, 2_000_000, 2_000_000, 200, 100)
+    loss.onLoss(0.05, 2_000_000, 2_000_000, 400, 100)
+    expect(loss.limitBps).toBeUndefined()
+    let nowMs = 400
+    for (let window = 0; window < 3; window++) {
+      nowMs += 200
+      loss.onLoss(0.2, 2_000_000, 2_000_000, nowMs, 100)
+    }
+    expect(loss.limitBps).toBeLessThan(2_000_000)
   })
 
   it("never drops below its floor and never yields a non-finite limit", () => {
@@ -41,7 +55,7 @@ describe("loss-based estimator", () => {
           maxLength: 200
         }),
         (reports) => {
-          const loss = new LossBasedEstimator(50_000, 1_000_000)
+          const loss = new LossBasedEstimator({ minBps: 50_000, initialBps: 1_000_000, smoothing: 0.3 })
           let nowMs = 0
           for (const [fraction, elapsedMs] of reports) {
             nowMs += elapsedMs
