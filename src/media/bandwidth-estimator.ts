@@ -117,7 +117,8 @@ export class BandwidthEstimator {
     }
     switch (feedback._tag) {
       case "TransportFeedback":
-        this.onTransportFeedback(feedback.packets, feedback.nowMs)
+        if (Array.isArray(feedback.packets)) this.onTransportFeedback(feedback.packets, feedback.nowMs)
+        else this.rejectedFeedbacks++
         break
       case "Remb":
         this.onRemb(feedback.bitrateBps, feedback.nowMs)

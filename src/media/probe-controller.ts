@@ -31,8 +31,11 @@ export interface ProbeOutcome {
 const PROBE_MULTIPLIER = 2
 /** Even a probe for a little more than the estimate goes this far above it, to be measurable. */
 const MIN_PROBE_MULTIPLIER = 1.2
-/** Probe only when the subscriber could use this much more than the estimate. */
-const MIN_SHORTFALL = 1.05
+/**
+ * Probes aim this far past what is wanted: a probe measures at most what it sends, and a layer
+ * whose nominal rate just fits the estimate would not fit its own peaks.
+ */
+const CEILING_HEADROOM = 1.25
 /** Padding is at least this share of the probe, in case media is slower than it seems. */
 const MIN_PADDING_SHARE = 0.3
 /** A probe lasts long enough to carry about this many 1200-byte packets. */
@@ -75,11 +78,11 @@ export class ProbeController {
       return cluster.paddingDue(nowMs)
     }
     const { estimateBps, mediaBps, ceilingBps, linkClear } = conditions
-    if (!linkClear || ceilingBps === undefined || ceilingBps < estimateBps * MIN_SHORTFALL) return 0
+    if (!linkClear || ceilingBps === undefined || ceilingBps <= estimateBps) return 0
     if (nowMs < this.nextProbeMs) return 0
     const targetBps = Math.min(
       PROBE_MULTIPLIER * estimateBps,
-      Math.max(MIN_PROBE_MULTIPLIER * estimateBps, ceilingBps)
+      Math.max(MIN_PROBE_MULTIPLIER * estimateBps, CEILING_HEADROOM * ceilingBps)
     )
     const paddingBps = Math.max(targetBps - mediaBps, MIN_PADDING_SHARE * targetBps)
     const durationMs = Math.min(Math.max((PROBE_BITS * 1000) / targetBps, MIN_DURATION_MS), MAX_DURATION_MS)

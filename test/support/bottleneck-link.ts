@@ -33,6 +33,11 @@ export interface SessionOptions {
   readonly propagationMs?: number
   readonly feedbackIntervalMs?: number
   readonly tickIntervalMs?: number
+  /**
+   * Simulcast-like sending instead of min(estimate, demand): the highest of these rates that
+   * fits the estimate (the lowest when none does), with the next one up as the desired bitrate.
+   */
+  readonly ladderBps?: ReadonlyArray<number>
   /** Lets a test tamper with each feedback before the estimator sees it. */
   readonly mangle?: (packets: ReadonlyArray<PacketResult>) => ReadonlyArray<PacketResult>
 }
@@ -41,6 +46,8 @@ export interface Sample {
   readonly atMs: number
   readonly estimateBps: number
   readonly capacityBps: number
+  /** The media rate the sender was sending at. */
+  readonly sendRateBps: number
   /** Queueing delay of the last packet delivered before this sample (0 when the queue is empty). */
   readonly queueDelayMs: number
 }
@@ -74,6 +81,16 @@ export const seededRandom = (seed: number): (() => number) => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/** Picks the rung to send and tells the estimator what the next one up would need. */
+const climbLadder = (estimator: BandwidthEstimator, ladderBps: ReadonlyArray<number>): number => {
+  const estimateBps = estimator.estimate().bitrateBps
+  const fitting = ladderBps.filter((rung) => rung <= estimateBps)
+  const rung = fitting.length > 0 ? Math.max(...fitting) : Math.min(...ladderBps)
+  const above = ladderBps.filter((candidate) => candidate > rung)
+  estimator.setDesiredBitrate(above.length > 0 ? Math.min(...above) : rung)
+  return rung
 }
 
 export const runSession = (estimator: BandwidthEstimator, options: SessionOptions): SessionTrace => {
@@ -163,7 +180,9 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
         packets: options.mangle ? options.mangle(packets) : packets
       })
     }
-    const rateBps = Math.min(estimator.estimate().bitrateBps, options.demandBps)
+    const rateBps = options.ladderBps
+      ? climbLadder(estimator, options.ladderBps)
+      : Math.min(estimator.estimate().bitrateBps, options.demandBps)
     mediaCredit = Math.min(mediaCredit + rateBps / 8000, 4 * PACKET_BYTES)
     while (mediaCredit >= PACKET_BYTES) {
       send(nowMs, PACKET_BYTES, false)
@@ -180,6 +199,7 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
         atMs: nowMs,
         estimateBps: estimator.estimate().bitrateBps,
         capacityBps,
+        sendRateBps: rateBps,
         queueDelayMs: lastQueueDelayMs
       })
     }

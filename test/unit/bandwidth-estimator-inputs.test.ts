@@ -84,7 +84,7 @@ describe("bandwidth estimator sources", () => {
 })
 
 describe("bandwidth estimator and the desired bitrate", () => {
-  it("does not grow far past what the subscriber could use, and stops probing once it gets there", () => {
+  it("does not grow past what the subscriber could use plus headroom, and stops probing once it gets there", () => {
     const estimator = new BandwidthEstimator({ startBps: 300_000 })
     const probesStartedAt: Array<{ readonly atMs: number; readonly probes: number }> = []
     const trace = runSession(estimator, {
@@ -98,7 +98,7 @@ describe("bandwidth estimator and the desired bitrate", () => {
         return packets
       }
     })
-    for (const sample of trace.samples) expect(sample.estimateBps).toBeLessThanOrEqual(1.2 * 800_000)
+    for (const sample of trace.samples) expect(sample.estimateBps).toBeLessThanOrEqual(1.25 * 800_000)
     expect(
       Math.min(...trace.between(3000, 15_000).map((sample) => sample.estimateBps))
     ).toBeGreaterThanOrEqual(0.9 * 800_000)

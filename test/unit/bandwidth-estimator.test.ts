@@ -93,6 +93,26 @@ describe("bandwidth estimator over a bottleneck link", () => {
     }
   })
 
+  it("climbs a simulcast ladder while sending only the rung it has, and stops where the link ends", () => {
+    const ladderBps = [150_000, 500_000, 1_500_000]
+    for (const [capacityBps, settledRungBps] of [
+      [2_500_000, 1_500_000],
+      [1_200_000, 500_000],
+      [400_000, 150_000]
+    ] as const) {
+      const estimator = new BandwidthEstimator({ startBps: 300_000 })
+      const trace = runSession(estimator, {
+        initial: { capacityBps, lossRate: 0 },
+        durationMs: 20_000,
+        demandBps: 0,
+        seed: 7,
+        ladderBps
+      })
+      for (const sample of trace.between(4000, 20_000)) expect(sample.sendRateBps).toBe(settledRungBps)
+      expect(median(trace.between(4000, 20_000).map((sample) => sample.queueDelayMs))).toBeLessThan(5)
+    }
+  })
+
   it("backs off on rising queueing delay alone, with no packet lost", () => {
     let lost = 0
     const estimator = new BandwidthEstimator({ startBps: 300_000 })
