@@ -104,7 +104,7 @@ class SimServerPeer implements ServerEndpoint {
       requestKeyframe: (mid, ssrc) => {
         const publication = this.publicationRecords.get(mid)
         if (this.closed || !publication) return
-        publication.keyframeRequests.push(this.now)
+        publication.keyframeRequests.push({ atMs: this.now, ssrc })
         this.send({ kind: "pli", conn: this.conn, mid, ssrc })
       },
       sendNack: (mid, ssrc, seqs) => {

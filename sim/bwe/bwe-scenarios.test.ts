@@ -15,11 +15,9 @@ import type { SubscriberMeasurement } from "./measurements.ts"
 import { type BweScenario, bweScenarios } from "./scenarios.ts"
 
 /**
- * The bandwidth-adaptation contract of issue 4 over the BWE scenarios. The server does not
- * adapt per subscriber yet: every subscriber gets the publisher's top flowing layer. The
- * assertions that need the pending work (per-subscriber estimator fed by the seam's
- * CongestionFeedback, layer allocator, per-slot layer switcher) are `it.fails` and say so;
- * flip them to `it` when it lands. `SIM_SEED=n` replays another seed.
+ * The bandwidth-adaptation contract of issue 4 over the BWE scenarios: each subscriber's
+ * layers follow its own downlink (estimate from its feedback, allocator, per-slot switcher).
+ * `SIM_SEED=n` replays another seed.
  */
 
 const seedOf = (scenario: BweScenario) =>
@@ -57,21 +55,16 @@ describe("bandwidth-adaptation scenarios", () => {
 
 describe("bwe-capacity-steps and bwe-sliding-capacity", () => {
   for (const name of ["bwe-capacity-steps", "bwe-sliding-capacity"]) {
-    // Pending: per-subscriber estimate, allocator and per-slot switcher (today the top layer goes to everyone).
-    it.fails(`${name}: steps down within 2 s of the drop and back up within 10 s of the recovery`, () => {
+    it(`${name}: steps down within 2 s of the drop and back up within 10 s of the recovery`, () => {
       const m = bwe(name).subscribers[0]!
       expect(m.events.filter((e) => e.direction === "down").length).toBeGreaterThan(0)
       expect(m.events.filter((e) => e.direction === "up").length).toBeGreaterThan(0)
       expect([...downSwitchesInTime(m), ...upSwitchesInTime(m)]).toEqual([])
     })
-
-    // Pending: as above; the top layer into 400 kbit/s freezes the slot for the whole drop.
-    it.fails(`${name}: never starved while the lowest layer fits`, () => {
+    it(`${name}: never starved while the lowest layer fits`, () => {
       expect(problems(name, (m, r) => notStarved(m, r.layers))).toEqual([])
     })
-
-    // Pending: as above; the top layer crowds the audio out of the queue.
-    it.fails(`${name}: audio at least 95 % delivered`, () => {
+    it(`${name}: audio at least 95 % delivered`, () => {
       expect(problems(name, (m) => audioDelivered(m))).toEqual([])
     })
 
@@ -93,8 +86,7 @@ describe("bwe-bursty-loss", () => {
 
 describe("bwe-thin-link", () => {
   const name = "bwe-thin-link"
-  // Pending: the allocator must pause (or give the lowest layer to) a slot whose link carries no video.
-  it.fails("the 150 kbit/s subscriber's audio is at least 95 % delivered", () => {
+  it("the 150 kbit/s subscriber's audio is at least 95 % delivered", () => {
     expect(problems(name, (m) => audioDelivered(m))).toEqual([])
   })
 
@@ -105,9 +97,7 @@ describe("bwe-thin-link", () => {
 
 describe("bwe-top-layer-stops", () => {
   const name = "bwe-top-layer-stops"
-  // Pending: the per-slot switcher. Today SimulcastSelector calls a layer gone after 1.5 s without packets,
-  // evaluated once a second, then waits for a keyframe: about 2.4 s.
-  it.fails("moves off the stopped top layer within 2 s", () => {
+  it("moves off the stopped top layer within 2 s", () => {
     const stops = problems(name, (m) => downSwitchesInTime(m))
     expect(bwe(name).subscribers.every((m) => m.events.some((e) => e.cause === "layer stopped"))).toBe(true)
     expect(stops).toEqual([])
@@ -125,9 +115,7 @@ describe("bwe-top-layer-stops", () => {
 describe("bwe-ten-subscribers", () => {
   const name = "bwe-ten-subscribers"
   const SETTLE_MS = 10_000
-
-  // Pending: per-subscriber estimate and allocator; today every viewer gets the top layer.
-  it.fails("every viewer shows a layer its own downlink carries, 80 % of the time after settling", () => {
+  it("every viewer shows a layer its own downlink carries, 80 % of the time after settling", () => {
     const report = bwe(name)
     const misfits: string[] = []
     for (const m of report.subscribers.filter((s) => lowestFitsThroughout(s, report))) {
@@ -142,9 +130,7 @@ describe("bwe-ten-subscribers", () => {
     }
     expect(misfits).toEqual([])
   })
-
-  // Pending: as above.
-  it.fails("no viewer is starved while the lowest layer fits, and their audio is intact", () => {
+  it("no viewer is starved while the lowest layer fits, and their audio is intact", () => {
     const report = bwe(name)
     const viewers = report.subscribers.filter((s) => lowestFitsThroughout(s, report))
     expect(viewers.flatMap((m) => [...notStarved(m, report.layers), ...audioDelivered(m)])).toEqual([])

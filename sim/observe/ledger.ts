@@ -56,8 +56,8 @@ export interface PublicationRecord {
   readonly peer: PeerRecord
   readonly mid: string
   readonly kind: MediaKind
-  /** When the server sent this publisher a keyframe request. */
-  readonly keyframeRequests: number[]
+  /** When the server sent this publisher a keyframe request, and for which SSRC (simulcast layer). */
+  readonly keyframeRequests: Array<{ readonly atMs: number; readonly ssrc: number }>
   nackedSeqs: number
 }
 

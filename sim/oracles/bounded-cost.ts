@@ -15,7 +15,8 @@ const MAX_RESIDENCE_BUGGIFY_MS = MAX_RESIDENCE_MS + 4 * MAX_INJECTED_DELAY_MS
 
 /**
  * The server's work stays proportional to the trouble it is in:
- * - keyframe requests reach each publication at most once per KEYFRAME_REQUEST_INTERVAL;
+ * - keyframe requests reach each layer (SSRC) of a publication at most once per
+ *   KEYFRAME_REQUEST_INTERVAL (a switch to another layer needs that layer's keyframe);
  * - NACKs to a publisher cover each packet its uplink lost or reordered at most 3 times;
  * - retransmissions on a slot never outnumber the sequence numbers its subscriber NACKed;
  * - every queue stays within its bound: no packet waits in the server, no overflow drops
@@ -29,12 +30,12 @@ export const checkBoundedCost = (context: OracleContext): Violation[] => {
 
   for (const publication of context.ledger.publications) {
     const label = `${publication.peer.client}/${publication.peer.participantId} mid ${publication.mid}`
-    const times = publication.keyframeRequests
-    for (let i = 1; i < times.length; i++) {
-      if (times[i]! - times[i - 1]! < interval) {
-        report(
-          `${label}: keyframe requests at t=${times[i - 1]} and t=${times[i]}, under ${interval} ms apart`
-        )
+    const lastBySsrc = new Map<number, number>()
+    for (const { atMs, ssrc } of publication.keyframeRequests) {
+      const last = lastBySsrc.get(ssrc)
+      lastBySsrc.set(ssrc, atMs)
+      if (last !== undefined && atMs - last < interval) {
+        report(`${label}: keyframe requests at t=${last} and t=${atMs}, under ${interval} ms apart`)
         break
       }
     }

@@ -142,7 +142,7 @@ describe("oracles catch a misbehaving server", () => {
 
   it("bounded cost: keyframe requests faster than the throttle, NACK and retransmission storms, a queue that holds", () => {
     const { ledger, context, slot, publication } = setup()
-    publication.keyframeRequests.push(1000, 1200)
+    publication.keyframeRequests.push({ atMs: 1000, ssrc: 1 }, { atMs: 1200, ssrc: 1 })
     publication.nackedSeqs = 10
     const payloads = frame(100, 2, 0, true)
     ledger.recordArrival(payloads[0]!, 0)

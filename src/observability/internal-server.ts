@@ -4,14 +4,16 @@ import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { PrismConfig } from "../config.ts"
+import { LayerOverrideRoutes } from "../http/layer-override-routes.ts"
 import { ProcessMetricsLive } from "./process-metrics.ts"
 
 const InternalRoutes = Layer.mergeAll(
   PrometheusMetrics.layerHttp({ path: "/metrics" }),
-  HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok"))
+  HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok")),
+  LayerOverrideRoutes
 )
 
-/** `/metrics` (Prometheus) and `/healthz` on the internal port, apart from the public API. */
+/** `/metrics` (Prometheus), `/healthz` and the layer override hook on the internal port, apart from the public API. */
 export const InternalServerLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* PrismConfig

@@ -1,10 +1,12 @@
 import { Clock, Deferred, Duration, Effect, Random, Schedule, type Scope } from "effect"
 import { PrismConfig } from "../config.ts"
+import type { LayerInfo } from "../media/layer-monitor.ts"
 import { Counters } from "../observability/media-counters.ts"
 import { InvalidOffer, TooManyTracks } from "../room/errors.ts"
-import type { ParticipantView } from "../room/room-view.ts"
+import type { LayerView, ParticipantView } from "../room/room-view.ts"
 import { Track } from "../track/track.ts"
 import { type Peer, Transport } from "../transport/transport.ts"
+import { Downlink } from "./downlink.ts"
 import { SubscriptionSlot } from "./subscription-slot.ts"
 
 /** A client joined through the participants API (both directions), WHIP (publish) or WHEP (subscribe). */
@@ -28,6 +30,10 @@ export interface ParticipantOptions {
 }
 
 const WATCHDOG_INTERVAL = "1 second"
+/** Probe padding is paced in steps this short. */
+const DOWNLINK_TICK = "20 millis"
+/** How often each subscriber's layers are re-chosen (also at once when a slot's track changes). */
+const ALLOCATION_INTERVAL = "250 millis"
 
 /**
  * One client: its peer connection, a Track per publication and a SubscriptionSlot per
@@ -44,6 +50,7 @@ export class Participant {
     readonly tracks: ReadonlyArray<Track>,
     readonly slots: ReadonlyArray<SubscriptionSlot>,
     readonly ended: Deferred.Deferred<EndReason>,
+    readonly downlink: Downlink,
     etag: string
   ) {
     this.etag = etag
@@ -111,6 +118,7 @@ export class Participant {
       }
       const ended = yield* Deferred.make<EndReason>()
       let participant: Participant | undefined
+      const downlink = new Downlink(peer, slots)
       const trackByMid = new Map(tracks.map((t) => [t.mid, t]))
       const slotByMid = new Map(slots.map((s) => [s.mid, s]))
       peer.attach({
@@ -121,7 +129,7 @@ export class Participant {
           if (state === "failed") Deferred.doneUnsafe(ended, Effect.succeed("transport-failed"))
           else if (state === "closed") Deferred.doneUnsafe(ended, Effect.succeed("transport-closed"))
         },
-        onCongestionFeedback: () => undefined,
+        onCongestionFeedback: (feedback) => downlink.onFeedback(feedback),
         onDataChannelOpen: (label) => participant?.dataHandler.onDataChannelOpen(label),
         onDataMessage: (label, message) => participant?.dataHandler.onDataMessage(label, message)
       })
@@ -129,8 +137,21 @@ export class Participant {
       yield* Effect.suspend(() =>
         peer.silenceMs() > timeoutMs ? Deferred.succeed(ended, "timeout" as const) : Effect.void
       ).pipe(Effect.repeat(Schedule.spaced(WATCHDOG_INTERVAL)), Effect.forkScoped)
+      if (downlink.hasVideo) {
+        const now = Clock.currentTimeMillis
+        yield* now.pipe(
+          Effect.map((nowMs) => downlink.tick(nowMs)),
+          Effect.repeat(Schedule.spaced(DOWNLINK_TICK)),
+          Effect.forkScoped
+        )
+        yield* now.pipe(
+          Effect.map((nowMs) => downlink.allocate(nowMs)),
+          Effect.repeat(Schedule.spaced(ALLOCATION_INTERVAL)),
+          Effect.forkScoped
+        )
+      }
       const etag = yield* newEtag
-      participant = new Participant(options, peer, tracks, slots, ended, etag)
+      participant = new Participant(options, peer, tracks, slots, ended, downlink, etag)
       return participant
     })
 
@@ -158,32 +179,59 @@ export class Participant {
     })
   }
 
-  view(connected: boolean): ParticipantView {
+  /** Pins a video slot to one simulcast layer by rid, or releases it (undefined); false if there is no such layer. */
+  forceLayer(slotMid: string, rid: string | undefined, nowMs: number): boolean {
+    return this.downlink.force(slotMid, rid, nowMs)
+  }
+
+  view(connected: boolean, nowMs: number): ParticipantView {
+    const estimate = this.downlink.estimate()
     return {
       id: this.id,
       role: this.options.role,
       state: connected ? "connected" : "connecting",
+      downlink: {
+        estimateBps: estimate.source === "none" ? null : Math.round(estimate.bitrateBps),
+        source: estimate.source
+      },
       publications: this.tracks.map((t) => ({
         id: t.id,
         mid: t.mid,
         kind: t.kind,
         codec: t.codec,
         rids: t.rids,
-        forwardedRid: t.forwardedRid ?? null,
+        layers: t.layers.layers(nowMs).map(layerView),
         packetsReceived: t.packetsReceived,
         subscribers: t.subscriberCount
       })),
-      slots: this.slots.map((s) => ({
-        mid: s.mid,
-        kind: s.kind,
-        ssrc: s.ssrc,
-        trackId: s.track?.id ?? null,
-        packetsSent: s.packetsSent,
-        packetsDropped: s.packetsDropped
-      }))
+      slots: this.slots.map((s) => {
+        const layer = s.forwardedLayer
+        const target = s.targetSsrc
+        return {
+          mid: s.mid,
+          kind: s.kind,
+          ssrc: s.ssrc,
+          trackId: s.track?.id ?? null,
+          layer: layer ? layerView(layer) : null,
+          targetRid: (target === s.currentSsrc ? undefined : s.track?.ridOf(target)) ?? null,
+          paused: s.pauseReason ?? null,
+          layerSwitches: s.layerSwitches,
+          packetsSent: s.packetsSent,
+          packetsDropped: s.packetsDropped
+        }
+      })
     }
   }
 }
+
+const layerView = (layer: LayerInfo): LayerView => ({
+  rid: layer.rid ?? null,
+  width: layer.width ?? null,
+  height: layer.height ?? null,
+  fps: Math.round(layer.fps),
+  bitrateBps: Math.round(layer.bitrateBps),
+  flowing: layer.flowing
+})
 
 const newEtag = Effect.gen(function* () {
   const now = yield* Clock.currentTimeMillis

@@ -1,6 +1,8 @@
 import { Clock, Effect, Metric, Queue, Random } from "effect"
 import { Buggify } from "../fault/buggify.ts"
 import type { CodecName } from "../media/codec.ts"
+import type { LayerInfo } from "../media/layer-monitor.ts"
+import { LayerSwitcher } from "../media/layer-switcher.ts"
 import { RetransmissionBudget } from "../media/retransmission-budget.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
 import { SlotForwarder } from "../media/slot-forwarder.ts"
@@ -51,6 +53,18 @@ export class SubscriptionSlot implements TrackSink {
   readonly codecs: ReadonlyArray<NegotiatedCodec>
   private boundTrack: Track | undefined
   private prefs: SlotPreferences = DEFAULT_SLOT_PREFERENCES
+  /** Which layer of a simulcast track this slot forwards; switches only at the target layer's keyframe. */
+  private switcher = new LayerSwitcher()
+  /** Why the layer allocator stopped this slot, if it did. */
+  private pausedFor: "bandwidth" | "no-layers" | undefined
+  /** A plain (non-simulcast) track resumed after a pause restarts at a keyframe. */
+  private resumeAtKeyframe = false
+  /** Packets that (re)start a layer, even the same SSRC after a pause: a new source for the forwarder. */
+  private readonly layerStarts = new WeakSet<RtpPacket>()
+  /** Called when the track or preferences change, so the subscriber's allocator picks a layer at once. */
+  requestAllocation: (nowMs: number) => void = () => undefined
+  /** Retransmissions also fit the subscriber's downlink; true when allowed. */
+  allowRetransmission: (bytes: number) => boolean = () => true
   private readonly forwarder: SlotForwarder
   private readonly retransmissionBudget = new RetransmissionBudget(RETRANSMISSION_SHARE, RETRANSMISSION_BURST)
   packetsSent = 0
@@ -119,13 +133,17 @@ export class SubscriptionSlot implements TrackSink {
     const wasPaused = this.prefs.paused
     this.prefs = preferences
     const track = this.boundTrack
-    if (!track || wasPaused === preferences.paused) return
-    if (preferences.paused) track.detach(this.key)
-    else {
-      this.forwarder.unbind()
-      track.attach(this)
-      track.requestKeyframe(nowMs)
+    if (!track) return
+    if (wasPaused !== preferences.paused) {
+      if (preferences.paused) track.detach(this.key)
+      else {
+        this.forwarder.unbind()
+        this.switcher = new LayerSwitcher()
+        track.attach(this)
+        if (!track.simulcast) track.requestKeyframe(nowMs)
+      }
     }
+    this.requestAllocation(nowMs)
   }
 
   /** Whether this slot can carry `track`: same kind, and a codec the subscriber negotiated. */
@@ -133,7 +151,81 @@ export class SubscriptionSlot implements TrackSink {
     return track.kind === this.kind && this.codecs.some((c) => c.name === track.codec)
   }
 
-  offer(packet: RtpPacket): boolean {
+  /** Track fiber only (see `TrackSink`). */
+  offer(packet: RtpPacket, keyframe: boolean, late: boolean): boolean {
+    const track = this.boundTrack
+    if (track?.simulcast) {
+      if (!this.switcher.accept({ ssrc: packet.ssrc, keyframe, late, marker: packet.marker })) {
+        const target = this.switcher.targetSsrc
+        if (this.switcher.waitingForKeyframe && typeof target === "number")
+          track.requestKeyframe(packet.receivedAtMs, target)
+        return true
+      }
+      if (this.switcher.startedLayer) this.layerStarts.add(packet)
+    } else if (this.pausedFor !== undefined) {
+      return true
+    } else if (this.resumeAtKeyframe) {
+      if (!keyframe || late) {
+        track?.requestKeyframe(packet.receivedAtMs, packet.ssrc)
+        return true
+      }
+      this.resumeAtKeyframe = false
+      this.layerStarts.add(packet)
+    }
+    return this.enqueue(packet)
+  }
+
+  /** The layer this slot forwards now, if its track is simulcast and it has one. */
+  get forwardedLayer(): LayerInfo | undefined {
+    const ssrc = this.switcher.currentSsrc
+    return ssrc === undefined ? undefined : this.boundTrack?.layers.layer(ssrc, this.lastSeenMs)
+  }
+
+  get currentSsrc(): number | undefined {
+    return this.boundTrack?.simulcast ? this.switcher.currentSsrc : undefined
+  }
+
+  get targetSsrc(): number | undefined {
+    const target = this.switcher.targetSsrc
+    return this.boundTrack?.simulcast && typeof target === "number" ? target : undefined
+  }
+
+  get layerSwitches(): number {
+    return this.switcher.switches
+  }
+
+  /** Why the slot forwards nothing though it has a track, if it does not. */
+  get pauseReason(): "client" | "bandwidth" | "no-layers" | undefined {
+    return this.prefs.paused ? "client" : this.pausedFor
+  }
+
+  /** The layer allocator's choice for this slot: a layer (SSRC) of its track, or a pause. */
+  setLayer(
+    choice: { readonly ssrc: number } | { readonly paused: "bandwidth" | "no-layers" },
+    nowMs: number
+  ): void {
+    const track = this.boundTrack
+    if (!track) return
+    if ("paused" in choice) {
+      this.pausedFor = choice.paused
+      if (track.simulcast) this.switcher.setTarget("paused")
+      return
+    }
+    const wasPaused = this.pausedFor !== undefined
+    this.pausedFor = undefined
+    if (track.simulcast) {
+      this.switcher.setTarget(choice.ssrc)
+      if (this.switcher.waitingForKeyframe) track.requestKeyframe(nowMs, choice.ssrc)
+    } else if (wasPaused) {
+      this.resumeAtKeyframe = true
+      track.requestKeyframe(nowMs)
+    }
+  }
+
+  private lastSeenMs = 0
+
+  private enqueue(packet: RtpPacket): boolean {
+    this.lastSeenMs = packet.receivedAtMs
     const full = this.buggify.enabled && this.buggify.fires("slot.queue-full")
     if (!full && Queue.offerUnsafe(this.queue, packet)) return true
     this.packetsDropped++
@@ -147,9 +239,13 @@ export class SubscriptionSlot implements TrackSink {
     this.boundTrack?.detach(this.key)
     this.boundTrack = track
     this.forwarder.unbind()
+    this.switcher = new LayerSwitcher()
+    this.pausedFor = undefined
+    this.resumeAtKeyframe = false
     if (this.prefs.paused) return
     track.attach(this)
-    track.requestKeyframe(nowMs)
+    this.requestAllocation(nowMs)
+    if (!track.simulcast) track.requestKeyframe(nowMs)
   }
 
   /** Room fiber only. */
@@ -157,11 +253,16 @@ export class SubscriptionSlot implements TrackSink {
     this.boundTrack?.detach(this.key)
     this.boundTrack = undefined
     this.forwarder.unbind()
+    this.switcher = new LayerSwitcher()
+    this.pausedFor = undefined
   }
 
   keyframeRequested(nowMs: number): void {
     this.options.counters.keyframeRequestsFromSubscribers++
-    this.boundTrack?.requestKeyframe(nowMs)
+    const track = this.boundTrack
+    if (!track) return
+    if (track.simulcast) track.requestKeyframe(nowMs, this.switcher.currentSsrc ?? this.targetSsrc)
+    else track.requestKeyframe(nowMs)
   }
 
   nacked(sequenceNumbers: ReadonlyArray<number>): void {
@@ -170,7 +271,7 @@ export class SubscriptionSlot implements TrackSink {
     const codec = this.codecFor(this.boundTrack?.codec)
     if (!codec) return
     for (const packet of this.forwarder.lookup(sequenceNumbers)) {
-      if (!this.retransmissionBudget.trySpend()) {
+      if (!this.retransmissionBudget.trySpend() || !this.allowRetransmission(packet.payload.byteLength)) {
         counters.retransmissionsOverBudget++
         continue
       }
@@ -196,6 +297,7 @@ export class SubscriptionSlot implements TrackSink {
         counters.droppedUnbound++
         continue
       }
+      if (this.layerStarts.has(packet)) this.forwarder.unbind()
       const result = this.forwarder.forward(packet, codecName)
       if (result._tag === "Send") {
         const injectedFailure = this.buggify.enabled && this.buggify.fires("slot.send-failed")

@@ -34,23 +34,28 @@ export const participantEntry = (
   published: ReadonlyArray<Track>
 ): ParticipantEntry => ({ id, name, role, publications: published.map(publicationEntry) })
 
-/** What is known of the layer a slot forwards: the simulcast rid once packets flowed. */
-const layerOf = (track: Track): Layer | null =>
-  track.packetsReceived === 0
-    ? null
-    : { rid: track.forwardedRid ?? null, width: null, height: null, bitrateBps: null }
+/**
+ * The simulcast layer a slot forwards: rid and picture size. Its bitrate is left out so that
+ * bindings change (and are sent) only when the layer does; clients measure what they receive.
+ */
+const layerOf = (slot: SubscriptionSlot): Layer | null => {
+  const layer = slot.forwardedLayer
+  return layer
+    ? { rid: layer.rid ?? null, width: layer.width ?? null, height: layer.height ?? null, bitrateBps: null }
+    : null
+}
 
 export const slotBinding = (slot: SubscriptionSlot): SlotBinding => {
   const track = slot.track
-  const paused = slot.preferences.paused
+  const reason = slot.pauseReason
   return {
     mid: slot.mid,
     kind: slot.kind,
     trackId: track?.id ?? null,
     participantId: track?.participantId ?? null,
-    paused,
-    reason: !track ? "no-track" : paused ? "client" : "ok",
-    layer: track && !paused ? layerOf(track) : null
+    paused: reason !== undefined,
+    reason: !track ? "no-track" : (reason ?? "ok"),
+    layer: track && reason === undefined ? layerOf(slot) : null
   }
 }
 

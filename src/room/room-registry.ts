@@ -28,6 +28,13 @@ export class RoomRegistry extends Context.Service<
     ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
     readonly view: (room: string) => Effect.Effect<RoomView, RoomNotFound>
     readonly list: Effect.Effect<ReadonlyArray<RoomView>>
+    /** Pins a subscriber's video slot to the simulcast layer `rid` (undefined releases it); false when no such layer flows. */
+    readonly forceLayer: (
+      room: string,
+      participantId: string,
+      slotMid: string,
+      rid: string | undefined
+    ) => Effect.Effect<boolean, ParticipantNotFound>
   }
 >()("prism/RoomRegistry") {
   /** Rooms live in a FiberMap keyed by name: removing a key closes that room and everyone in it. */
@@ -126,6 +133,8 @@ export class RoomRegistry extends Context.Service<
         leave: (name, participantId) => withRoom(name, participantId, (room) => room.leave(participantId)),
         renegotiate: (name, participantId, offer, ifMatch) =>
           withRoom(name, participantId, (room) => room.renegotiate(participantId, offer, ifMatch)),
+        forceLayer: (name, participantId, slotMid, rid) =>
+          withRoom(name, participantId, (room) => room.forceLayer(participantId, slotMid, rid)),
         view: (name) =>
           Effect.gen(function* () {
             const room = yield* lookup(name)

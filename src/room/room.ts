@@ -53,6 +53,13 @@ type Command =
       readonly reply: Deferred.Deferred<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
     }
   | { readonly _tag: "View"; readonly reply: Deferred.Deferred<RoomView> }
+  | {
+      readonly _tag: "ForceLayer"
+      readonly participantId: string
+      readonly slotMid: string
+      readonly rid: string | undefined
+      readonly reply: Deferred.Deferred<boolean, ParticipantNotFound>
+    }
 
 interface Member {
   readonly id: string
@@ -94,6 +101,12 @@ export interface Room {
     ifMatch: string | undefined
   ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer | RoomClosed>
   readonly view: Effect.Effect<RoomView, RoomClosed>
+  /** Operator/test hook: pins a subscriber's video slot to a simulcast layer (undefined releases it). */
+  readonly forceLayer: (
+    participantId: string,
+    slotMid: string,
+    rid: string | undefined
+  ) => Effect.Effect<boolean, ParticipantNotFound | RoomClosed>
 }
 
 const MAILBOX = 256
@@ -500,15 +513,33 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
               })
             )
           })
-        case "View":
-          return Deferred.succeed(command.reply, {
-            name,
-            participants: [...members.values()].map((m) =>
-              m.participant
-                ? m.participant.view(true)
-                : { id: m.id, role: m.role, state: "connecting" as const, publications: [], slots: [] }
+        case "ForceLayer": {
+          const participant = members.get(command.participantId)?.participant
+          if (!participant) {
+            return Deferred.fail(
+              command.reply,
+              new ParticipantNotFound({ room: name, participantId: command.participantId })
             )
-          })
+          }
+          return Clock.currentTimeMillis.pipe(
+            Effect.flatMap((nowMs) =>
+              Deferred.succeed(command.reply, participant.forceLayer(command.slotMid, command.rid, nowMs))
+            )
+          )
+        }
+        case "View":
+          return Clock.currentTimeMillis.pipe(
+            Effect.flatMap((nowMs) =>
+              Deferred.succeed(command.reply, {
+                name,
+                participants: [...members.values()].map((m) =>
+                  m.participant
+                    ? m.participant.view(true, nowMs)
+                    : { id: m.id, role: m.role, state: "connecting" as const, publications: [], slots: [] }
+                )
+              })
+            )
+          )
       }
     }
 
@@ -570,7 +601,15 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           ifMatch,
           reply
         })),
-      view: ask<RoomView, never>((reply) => ({ _tag: "View", reply }))
+      view: ask<RoomView, never>((reply) => ({ _tag: "View", reply })),
+      forceLayer: (participantId, slotMid, rid) =>
+        ask<boolean, ParticipantNotFound>((reply) => ({
+          _tag: "ForceLayer",
+          participantId,
+          slotMid,
+          rid,
+          reply
+        }))
     }
     return room
   })

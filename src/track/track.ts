@@ -4,18 +4,22 @@ import { AudioLevelMeter } from "../media/audio-level.ts"
 import { type CodecName, isVideoCodec } from "../media/codec.ts"
 import { isKeyframe } from "../media/keyframe.ts"
 import { KeyframeRequestThrottle } from "../media/keyframe-request-throttle.ts"
+import { type LayerInfo, LayerMonitor } from "../media/layer-monitor.ts"
 import { NackGenerator } from "../media/nack-generator.ts"
 import type { RtpPacket } from "../media/rtp-packet.ts"
 import { seqLate } from "../media/sequence-number.ts"
-import { SimulcastSelector } from "../media/simulcast-selector.ts"
 import type { MediaCounters } from "../observability/media-counters.ts"
 import type { InboundRtp, MediaKind, Peer, PublicationDescription } from "../transport/transport.ts"
 
 /** Where a track delivers its packets: one subscription slot's bounded queue. */
 export interface TrackSink {
   readonly key: string
-  /** Never blocks; returns false (and the sink counts a drop) when the sink is full. */
-  readonly offer: (packet: RtpPacket) => boolean
+  /**
+   * Never blocks; returns false (and the sink counts a drop) when the sink is full.
+   * `keyframe`: the packet starts a keyframe (computed for video only); `late`: it is older
+   * than the newest packet of its SSRC. A simulcast sink takes only its own layer's packets.
+   */
+  readonly offer: (packet: RtpPacket, keyframe: boolean, late: boolean) => boolean
 }
 
 export interface TrackOptions {
@@ -46,8 +50,10 @@ export class Track {
   readonly rids: ReadonlyArray<string>
   private readonly sinks = new Map<string, TrackSink>()
   private readonly codecByPayloadType = new Map<number, CodecName>()
-  private readonly selector = new SimulcastSelector()
-  private readonly throttle: KeyframeRequestThrottle
+  /** Rate, frame rate, size (video) and flow of each SSRC (simulcast layer) of the track. */
+  readonly layers: LayerMonitor
+  /** One per SSRC: many subscribers asking for a keyframe of a layer at once make one request. */
+  private readonly throttles = new Map<number, KeyframeRequestThrottle>()
   private readonly nackGenerators = new Map<number, NackGenerator>()
   private readonly ssrcs = new Set<number>()
   private readonly newestSeq = new Map<number, number>()
@@ -73,7 +79,7 @@ export class Track {
     this.codec = options.publication.codecs[0]!.name
     this.rids = options.publication.rids
     for (const codec of options.publication.codecs) this.codecByPayloadType.set(codec.payloadType, codec.name)
-    this.throttle = new KeyframeRequestThrottle(options.keyframeRequestIntervalMs)
+    this.layers = new LayerMonitor(this.rids)
   }
 
   /** Creates the track and forks its fibers into the current scope. */
@@ -133,27 +139,36 @@ export class Track {
     return this.codecByPayloadType.get(packet.payloadType) ?? this.codec
   }
 
-  get forwardedRid(): string | undefined {
-    const ssrc = this.selector.currentSsrc
+  private readonly ridBySsrc = new Map<number, string>()
+
+  ridOf(ssrc: number | undefined): string | undefined {
     return ssrc === undefined ? undefined : this.ridBySsrc.get(ssrc)
   }
 
-  private readonly ridBySsrc = new Map<number, string>()
-
-  /** Only simulcast publications choose a layer; otherwise every SSRC (e.g. after a source change) flows. */
-  private get simulcast(): boolean {
+  /** Simulcast publications let each subscriber choose a layer; otherwise every SSRC (e.g. after a source change) flows. */
+  get simulcast(): boolean {
     return this.rids.length > 1
   }
 
+  /** The layers a subscriber can be given now, lowest quality first (one for a plain track). */
+  flowingLayers(nowMs: number): ReadonlyArray<LayerInfo> {
+    return this.layers.flowingLayers(nowMs)
+  }
+
   /**
-   * A keyframe request for what this track forwards, from a subscriber or from the SFU
-   * itself; at most one per interval reaches the publisher, however many ask.
+   * A keyframe request for one layer (SSRC) of this track, from a subscriber or from the SFU
+   * itself, or for its newest SSRC when none is given; at most one per interval per layer
+   * reaches the publisher, however many ask.
    */
-  requestKeyframe(nowMs: number): void {
-    if (this.kind !== "video") return
-    const ssrc = this.simulcast ? (this.selector.pendingSsrc ?? this.selector.currentSsrc) : this.lastSsrc
-    if (ssrc === undefined) return
-    if (!this.throttle.tryRequest(nowMs)) return
+  requestKeyframe(nowMs: number, ssrc: number | undefined = this.lastSsrc): void {
+    if (this.kind !== "video" || ssrc === undefined) return
+    let throttle = this.throttles.get(ssrc)
+    if (!throttle) {
+      if (!this.ssrcs.has(ssrc)) return
+      throttle = new KeyframeRequestThrottle(this.options.keyframeRequestIntervalMs)
+      this.throttles.set(ssrc, throttle)
+    }
+    if (!throttle.tryRequest(nowMs)) return
     this.options.counters.keyframeRequestsToPublishers++
     if (this.buggify.enabled && this.buggify.fires("track.keyframe-request-lost")) return
     this.options.peer.requestKeyframe(this.mid, ssrc)
@@ -173,36 +188,25 @@ export class Track {
       }
       this.lastSsrc = packet.ssrc
       if (packet.audioLevel !== undefined) this.audioLevel.observe(packet.audioLevel.level)
-      if (video) this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
       const late = seqLate(packet.sequenceNumber, this.newestSeq.get(packet.ssrc))
       if (!late) {
         this.newestSeq.set(packet.ssrc, packet.sequenceNumber)
         this.newestAt.set(packet.ssrc, ++this.inOrderPackets)
       }
-      if (this.simulcast) {
-        // A layer switch must not start at a keyframe whose later packets were already skipped.
-        const keyframe =
-          video &&
-          !late &&
-          packet.ssrc === this.selector.pendingSsrc &&
-          isKeyframe(this.codecOf(packet), packet.payload)
-        const decision = this.selector.onPacket(
-          packet.ssrc,
-          packet.payload.byteLength,
-          keyframe,
-          packet.receivedAtMs
-        )
-        if (decision === "skip") continue
+      const codec = this.codecOf(packet)
+      let keyframe = false
+      if (video) {
+        this.nackGeneratorFor(packet.ssrc).onPacket(packet.sequenceNumber, packet.receivedAtMs)
+        keyframe = isKeyframe(codec, packet.payload)
       }
+      this.layers.onPacket(packet, codec, keyframe, packet.receivedAtMs)
       const newestAt = late ? (this.newestAt.get(packet.ssrc) ?? 0) : 0
       for (const sink of this.sinks.values()) {
         // A straggler older than what went by before the sink was attached would start it with a hole.
         if (late && newestAt <= (this.attachedAt.get(sink.key) ?? 0)) continue
-        sink.offer(packet)
+        sink.offer(packet, keyframe, late)
       }
     }
-    const switchTo = this.simulcast ? this.selector.evaluate(nowMs) : undefined
-    if (switchTo !== undefined) this.requestKeyframe(nowMs)
   }
 
   private nackGeneratorFor(ssrc: number): NackGenerator {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RoomView } from "../../src/room/room-view.ts"
 import { artifactPath, launchChromium, type PageServer, servePages } from "../support/chromium.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
+import { findStats, joinRoom, waitForConnected, wrtc } from "../support/wrtc-client.ts"
 
 /**
  * Real browsers through the SFU: headless Chromium publishes its fake camera as three-layer
@@ -44,6 +45,18 @@ const join = async (pc) => {
   await pc.setRemoteDescription({ type: "answer", sdp: answer })
   state.phase = "joined"
   log("joined " + state.location)
+}
+/** Records when the count of decoded video frames grows, every 40 ms, for freeze measurements. */
+window.decodeTimes = []
+window.watchDecodes = () => {
+  let decoded = 0
+  setInterval(async () => {
+    for (const s of (await window.pc.getStats()).values()) {
+      if (s.type !== "inbound-rtp" || s.kind !== "video") continue
+      if (s.framesDecoded > decoded) window.decodeTimes.push(Date.now())
+      decoded = s.framesDecoded
+    }
+  }, 40)
 }
 window.rtpStats = async (type, kind) => {
   const out = []
@@ -112,6 +125,7 @@ const SUBSCRIBER = page(
   pc.addTransceiver("video", { direction: "recvonly" })
   pc.addTransceiver("audio", { direction: "recvonly" })
   await join(pc)
+  window.watchDecodes()
 `
 )
 
@@ -278,7 +292,7 @@ describe("Chromium publisher and subscriber through the SFU", () => {
       console.log(
         `chromium: 30 frames decoded ${decodedAfterMs} ms after the publisher page opened, ` +
           `at ${decoded.width}x${decoded.height} (element ${element.width}x${element.height}); ` +
-          `forwarded rid ${videoPublication.forwardedRid}; publisher layers ${await layersOf(publisher)}`
+          `forwarded rid ${videoSlot.layer?.rid}; publisher layers ${await layersOf(publisher)}`
       )
 
       await Promise.all([
@@ -297,13 +311,14 @@ describe("Chromium publisher and subscriber through the SFU", () => {
     const { publisher, subscriber, startedAt, close } = await session(room)
     try {
       // Chrome starts with its lowest layer and adds larger ones as its bandwidth estimate
-      // grows (loss-based: the server negotiates no transport-cc), h after some 5-10 s.
+      // grows (on the server's transport-cc feedback); the subscriber's own estimate then lets
+      // the server move it up.
       const forwarded = await poll(
         async () => {
-          const video = (await roomView(server.baseUrl, room)).participants
-            .flatMap((p) => p.publications)
-            .find((p) => p.kind === "video")
-          return video?.forwardedRid && video.forwardedRid !== "q" ? video.forwardedRid : undefined
+          const rid = (await roomView(server.baseUrl, room)).participants
+            .flatMap((p) => p.slots)
+            .find((s) => s.kind === "video")?.layer?.rid
+          return rid && rid !== "q" ? rid : undefined
         },
         30_000,
         "the server to forward a layer above q",
@@ -344,6 +359,95 @@ describe("Chromium publisher and subscriber through the SFU", () => {
       )
       await subscriber.screenshot({ path: await artifactPath("chromium-subscriber-larger-layer.png") })
     } finally {
+      await close()
+    }
+  })
+  it("gives each subscriber its own layer, and a forced switch decodes on without a freeze", {
+    timeout: 60_000
+  }, async () => {
+    const room = "chromium-per-subscriber"
+    const { publisher, subscriber, close } = await session(room)
+    const native = new wrtc.RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: [] })
+    try {
+      native.addTransceiver("video", { direction: "recvonly" })
+      native.addTransceiver("audio", { direction: "recvonly" })
+      await joinRoom(native, server.baseUrl, room)
+      await waitForConnected(native)
+      const nativeFrames = async () =>
+        Number((await findStats(native, "inbound-rtp", "video"))?.["framesDecoded"] ?? 0)
+      await poll(
+        async () =>
+          (await decodedVideo(subscriber)).frames > 30 && (await nativeFrames()) > 30 ? true : undefined,
+        20_000,
+        "both subscribers to decode 30 frames"
+      )
+
+      // The rooms API says which layer each subscriber gets; wait for all three layers to flow.
+      const videoSlotOf = (view: RoomView, participantId: string) =>
+        view.participants.find((p) => p.id === participantId)?.slots.find((s) => s.kind === "video")
+      const subscriberIds = (view: RoomView) =>
+        view.participants.filter((p) => p.slots.length > 0).map((p) => p.id)
+      const view = await poll(
+        async () => {
+          const v = await roomView(server.baseUrl, room)
+          const video = v.participants.flatMap((p) => p.publications).find((p) => p.kind === "video")
+          const flowing = video?.layers.filter((l) => l.flowing).length ?? 0
+          const bound = subscriberIds(v).every((id) => videoSlotOf(v, id)?.layer?.rid)
+          return flowing === 3 && bound && subscriberIds(v).length === 2 ? v : undefined
+        },
+        30_000,
+        "three flowing layers and a layer on both subscribers' video slots",
+        500
+      )
+      const chromiumId = new URL((await stateOf(subscriber))!.location!, server.baseUrl).pathname
+        .split("/")
+        .at(-1)!
+      const nativeId = subscriberIds(view).find((id) => id !== chromiumId)!
+      const before = videoSlotOf(view, chromiumId)!
+      console.log(
+        `per-subscriber layers: chromium ${before.layer?.rid}, libwebrtc ${videoSlotOf(view, nativeId)?.layer?.rid}; ` +
+          `estimates ${view.participants.map((p) => `${p.id}=${p.downlink?.estimateBps ?? "-"}(${p.downlink?.source})`).join(" ")}`
+      )
+
+      // Force the Chromium subscriber onto another layer through the internal hook, both ways.
+      const slotUrl = `${server.internalUrl}/debug/rooms/${room}/participants/${chromiumId}/slots/${before.mid}/layer`
+      for (const rid of before.layer?.rid === "q" ? ["f", "q"] : ["q", "f"]) {
+        const forcedAt = Date.now()
+        const response = await fetch(`${slotUrl}/${rid}`, { method: "PUT" })
+        expect(response.status).toBe(204)
+        await poll(
+          async () =>
+            videoSlotOf(await roomView(server.baseUrl, room), chromiumId)?.layer?.rid === rid
+              ? true
+              : undefined,
+          5_000,
+          `the Chromium subscriber's slot to forward ${rid}`,
+          100
+        )
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        const times = (await subscriber.evaluate("window.decodeTimes")) as number[]
+        const window_ = [forcedAt, ...times.filter((t) => t >= forcedAt), Date.now()]
+        const longestGapMs = Math.max(...window_.slice(1).map((t, i) => t - window_[i]!))
+        const decoded = await decodedVideo(subscriber)
+        console.log(
+          `forced ${rid}: decoding ${decoded.width}x${decoded.height}, longest decode gap ${longestGapMs} ms`
+        )
+        expect(longestGapMs).toBeLessThan(500)
+        if (rid === "q") expect(decoded.width).toBeLessThanOrEqual(320)
+        else expect(decoded.width).toBeGreaterThan(320)
+      }
+      // The libwebrtc subscriber was not moved by the other's override, and still decodes.
+      const nativeBefore = await nativeFrames()
+      await poll(
+        async () => ((await nativeFrames()) > nativeBefore + 10 ? true : undefined),
+        5_000,
+        "libwebrtc frames"
+      )
+      expect((await fetch(slotUrl, { method: "DELETE" })).status).toBe(204)
+      expect((await fetch(`${slotUrl}/nope`, { method: "PUT" })).status).toBe(409)
+      await subscriber.screenshot({ path: await artifactPath("chromium-subscriber-forced-layer.png") })
+    } finally {
+      native.close()
       await close()
     }
   })
