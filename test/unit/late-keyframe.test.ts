@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestClock } from "effect/testing"
+import { LayerSwitcher } from "../../src/media/layer-switcher.ts"
 import type { RtpPacket } from "../../src/media/rtp-packet.ts"
 import { SlotForwarder } from "../../src/media/slot-forwarder.ts"
 import { MediaCounters } from "../../src/observability/media-counters.ts"
@@ -84,9 +85,17 @@ describe("a late keyframe", () => {
         keyframeRequestIntervalMs: 500
       })
       const forwarded: InboundRtp[] = []
-      track.attach({ key: "s", offer: (p) => forwarded.push(p as InboundRtp) > 0 })
+      // A slot's layer choice: it starts on the low layer and is told to move to the high one.
+      const switcher = new LayerSwitcher()
+      track.attach({
+        key: "s",
+        offer: (p, keyframe, late) =>
+          switcher.accept({ ssrc: p.ssrc, keyframe, late, marker: p.marker }) &&
+          forwarded.push(p as InboundRtp) > 0
+      })
       const LOW = 2
       const HIGH = 1
+      switcher.setTarget(LOW)
       const deliver = function* (p: InboundRtp) {
         yield* TestClock.setTime(p.receivedAtMs)
         track.receive(p)
@@ -100,6 +109,8 @@ describe("a late keyframe", () => {
         yield* deliver(packet(LOW, 1 + t / 50, false, false, t))
         yield* deliver(packet(HIGH, 100 + t / 50, false, false, t, 1200))
       }
+      switcher.setTarget(HIGH)
+      yield* deliver(packet(HIGH, 143, false, false, 2120, 1200))
       assert.strictEqual(
         forwarded.filter((p) => p.ssrc === HIGH).length,
         0,
@@ -119,6 +130,11 @@ describe("a late keyframe", () => {
       assert.deepStrictEqual(
         forwarded.filter((p) => p.ssrc === HIGH).map((p) => p.sequenceNumber),
         [203, 204]
+      )
+      assert.isAbove(
+        forwarded.filter((p) => p.ssrc === LOW).length,
+        40,
+        "the low layer flowed until the switch"
       )
     })
   )
