@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, Metric, Schedule } from "effect"
 import * as M from "./metrics.ts"
+import { transportCounters } from "./transport-counters.ts"
 
 /**
  * Per-packet counts are plain additions on the hot path; a fiber moves them into the
@@ -29,6 +30,7 @@ export class Counters extends Context.Service<Counters, MediaCounters>()("prism/
     Effect.gen(function* () {
       const counters = new MediaCounters()
       const flushed = new MediaCounters()
+      const transportFlushed = { ...transportCounters }
       const flush = Effect.gen(function* () {
         const delta = (key: keyof MediaCounters) => {
           const d = counters[key] - flushed[key]
@@ -63,6 +65,17 @@ export class Counters extends Context.Service<Counters, MediaCounters>()("prism/
         )
         yield* Metric.update(M.retransmissions, delta("retransmissions"))
         yield* Metric.update(M.retransmissionsOverBudget, delta("retransmissionsOverBudget"))
+        const transportDelta = (key: keyof typeof transportCounters) => {
+          const d = transportCounters[key] - transportFlushed[key]
+          transportFlushed[key] = transportCounters[key]
+          return d
+        }
+        yield* Metric.update(M.transportFeedbackSent, transportDelta("feedbackSent"))
+        yield* Metric.update(M.rtcpMalformed, transportDelta("rtcpMalformed"))
+        const rtx = (result: string) => Metric.withAttributes(M.simulcastRtx, { result })
+        yield* Metric.update(rtx("recovered"), transportDelta("rtxRecovered"))
+        yield* Metric.update(rtx("unmapped"), transportDelta("rtxUnmapped"))
+        yield* Metric.update(rtx("padding"), transportDelta("rtxPadding"))
       })
       yield* flush.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
       return counters

@@ -43,6 +43,19 @@ export const retransmissionsOverBudget = counter(
   "NACKed packets not resent because the slot's retransmission budget was spent"
 )
 
+export const transportFeedbackSent = counter(
+  "prism_transport_feedback_sent_total",
+  "Transport-wide congestion control feedback packets sent to publishers"
+)
+export const rtcpMalformed = counter(
+  "prism_rtcp_malformed_total",
+  "Malformed RTCP packets from clients, dropped"
+)
+export const simulcastRtx = counter(
+  "prism_simulcast_rtx_total",
+  "Simulcast RTX packets from publishers, by result (recovered, unmapped, padding)"
+)
+
 export const forwardLatency = Metric.histogram("prism_forward_latency_seconds", {
   description:
     "Time from a packet's arrival at the server to its send to a subscriber (oldest packet of each batch)",

@@ -11,6 +11,7 @@ import {
   RTCPeerConnection as WeriftPeerConnection
 } from "werift"
 import { PrismConfig } from "../../src/config.ts"
+import { transportCounters } from "../../src/observability/transport-counters.ts"
 import {
   type CongestionFeedback,
   type PacketResult,
@@ -18,7 +19,6 @@ import {
   type PeerHandlers,
   Transport
 } from "../../src/transport/transport.ts"
-import { congestionCounters } from "../../src/transport/werift/peer-congestion.ts"
 import { WeriftTransport } from "../../src/transport/werift/werift-transport.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
 import { waitFor } from "../support/werift-client.ts"
@@ -189,7 +189,7 @@ describe("transport-wide congestion control with real clients", () => {
   }, async () => {
     const camera = new SyntheticCamera(640, 480, 30)
     const publisher = new wrtc.RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: [] })
-    const sentBefore = congestionCounters.feedbackSent
+    const sentBefore = transportCounters.feedbackSent
     try {
       publisher.addTransceiver(camera.track, {
         direction: "sendonly",
@@ -209,7 +209,7 @@ describe("transport-wide congestion control with real clients", () => {
         samples.push(await estimate())
       }
       console.log(`publisher availableOutgoingBitrate (bps): ${samples.join(" ")}`)
-      expect(congestionCounters.feedbackSent).toBeGreaterThan(sentBefore + 20)
+      expect(transportCounters.feedbackSent).toBeGreaterThan(sentBefore + 20)
       // libwebrtc starts at 300 kbit/s; without working feedback it stays there or falls.
       expect(Math.max(...samples)).toBeGreaterThan(900_000)
       expect(samples.at(-1)!).toBeGreaterThan(600_000)
@@ -246,7 +246,7 @@ describe("transport-wide congestion control with real clients", () => {
       await waitFor(() => client.connectionState === "connected", 10_000, "werift client to connect")
       const dtls = client.getTransceivers()[0]!.sender.dtlsTransport
       const raw = (bytes: number[]) => ({ serialize: () => Buffer.from(bytes) })
-      const before = congestionCounters.rtcpMalformed
+      const before = transportCounters.rtcpMalformed
       // Each with the number of malformed packets it holds.
       const malformed: Array<[number[], number]> = [
         // werift-style TWCC: 33 bytes while the length field says 32 (and no status), so the
@@ -269,7 +269,7 @@ describe("transport-wide congestion control with real clients", () => {
         ]) as never
       ])
       await waitFor(() => connected.feedback.some((f) => f._tag === "Remb"), 5_000, "the valid REMB")
-      expect(congestionCounters.rtcpMalformed - before).toBe(malformed.reduce((sum, [, n]) => sum + n, 0))
+      expect(transportCounters.rtcpMalformed - before).toBe(malformed.reduce((sum, [, n]) => sum + n, 0))
       expect(connected.feedback.find((f) => f._tag === "Remb")).toMatchObject({ bitrateBps: 1_000_000 })
       expect(connected.feedback.some((f) => f._tag === "TransportFeedback")).toBe(false)
     } finally {

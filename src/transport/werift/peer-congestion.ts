@@ -11,22 +11,9 @@ import { TransportSendHistory } from "../../media/transport-send-history.ts"
 import { SimulcastRtxIngress } from "../../media/transport-simulcast-rtx.ts"
 import { serializeTransportFeedback } from "../../media/twcc-feedback.ts"
 import { TwccReceiveReport } from "../../media/twcc-receive-report.ts"
+import { transportCounters } from "../../observability/transport-counters.ts"
 import type { PeerHandlers, PublicationDescription } from "../transport.ts"
 import { tapRtcp } from "./rtcp-tap.ts"
-
-/** Process-wide counts, for metrics and tests. */
-export const congestionCounters = {
-  /** Malformed RTCP packets (or compound tails) from clients, dropped. */
-  rtcpMalformed: 0,
-  /** Transport-wide feedback packets sent to publishers. */
-  feedbackSent: 0,
-  /** Simulcast RTX packets unwrapped and handed on as media. */
-  rtxRecovered: 0,
-  /** Simulcast RTX packets with no known layer, dropped. */
-  rtxUnmapped: 0,
-  /** Padding-only simulcast RTX packets (bandwidth probes), dropped. */
-  rtxPadding: 0
-}
 
 export interface PeerCongestionOptions {
   readonly dtls: RTCDtlsTransport
@@ -112,7 +99,7 @@ export class PeerCongestion {
       try {
         const protectedPacket = dtls.srtcp.encrypt(Buffer.from(serializeTransportFeedback(feedback)))
         void dtls.iceTransport.connection.send(protectedPacket).catch(() => undefined)
-        congestionCounters.feedbackSent++
+        transportCounters.feedbackSent++
       } catch {
         return
       }
@@ -122,7 +109,7 @@ export class PeerCongestion {
   #onRtcp(compound: Buffer): void {
     const before = this.#reader.malformed
     const feedbacks = this.#reader.read(compound, this.options.now())
-    congestionCounters.rtcpMalformed += this.#reader.malformed - before
+    transportCounters.rtcpMalformed += this.#reader.malformed - before
     if (feedbacks.length === 0) return
     const handlers = this.options.handlers()
     for (const feedback of feedbacks) handlers.onCongestionFeedback(feedback)
@@ -144,10 +131,10 @@ export class PeerCongestion {
       mid: extensionOf(header, this.#midId)?.toString("ascii"),
       repairedRid: extensionOf(header, this.#repairedRidId)?.toString("ascii")
     })
-    congestionCounters.rtxUnmapped += this.#rtx.unmapped - before.unmapped
-    congestionCounters.rtxPadding += this.#rtx.padding - before.padding
+    transportCounters.rtxUnmapped += this.#rtx.unmapped - before.unmapped
+    transportCounters.rtxPadding += this.#rtx.padding - before.padding
     if (unwrapped._tag !== "Media") return
-    congestionCounters.rtxRecovered++
+    transportCounters.rtxRecovered++
     this.options.handlers().onRtp(unwrapped.mid, {
       payloadType: unwrapped.payloadType,
       sequenceNumber: unwrapped.sequenceNumber,
