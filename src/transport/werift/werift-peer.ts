@@ -24,6 +24,7 @@ import {
   type SlotDescription
 } from "../transport.ts"
 import { wireDataChannels } from "./data-channels.ts"
+import { followClientNomination } from "./ice-lite-nomination.ts"
 import { iceGenerations, resumeRestartedIce } from "./ice-restart.ts"
 import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
 import { PeerCongestion } from "./peer-congestion.ts"
@@ -225,6 +226,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     if (mapped) handlers.onStateChange(mapped)
   })
   dtls.onRtcp.subscribe(heard)
+  followClientNomination(pc)
   watchConsent(pc, heard)
 
   const dataChannels = wireDataChannels(pc, () => handlers)
