@@ -1,8 +1,12 @@
+import { createSocket, type Socket } from "node:dgram"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { classes, Message, methods } from "werift"
+import { ingressDropped } from "../../src/transport/werift/ingress-guard.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
 import { waitFor } from "../support/werift-client.ts"
 import { findStats, joinRoom, SyntheticCamera, waitForConnected, wrtc } from "../support/wrtc-client.ts"
 import {
+  type IceRestartResult,
   type RestartablePeerConnection,
   restartablePeerConnection,
   restartIceThroughPatch,
@@ -70,7 +74,7 @@ interface Session {
 }
 
 /** Restarts `session` and waits until libwebrtc has selected a pair of the new generation. */
-const restart = async (session: Session, sendCandidates: boolean): Promise<void> => {
+const restart = async (session: Session, sendCandidates: boolean): Promise<IceRestartResult> => {
   const old = await selectedSocketTraffic(session.pc)
   const result = await restartIceThroughPatch(session.pc, session.url, session.etag, { sendCandidates })
   expect(result.answerUfrag).not.toBe("")
@@ -82,6 +86,7 @@ const restart = async (session: Session, sendCandidates: boolean): Promise<void>
     10_000,
     "a candidate pair of the new ICE generation to be selected"
   )
+  return result
 }
 
 /**
@@ -103,6 +108,50 @@ const flowsOnSelectedPair = async (
     10_000,
     what
   )
+}
+
+/** The server's ICE credentials and media address, as an answer advertises them. */
+const serverIce = (answer: string) => {
+  const candidate = /a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host/.exec(answer)!
+  return {
+    ufrag: /a=ice-ufrag:(\S+)/.exec(answer)![1]!,
+    password: /a=ice-pwd:(\S+)/.exec(answer)![1]!,
+    host: candidate[1]!,
+    port: Number(candidate[2])
+  }
+}
+
+/** A connectivity check signed with the server's credentials; resolves once it is answered. */
+const proveAddress = (socket: Socket, ice: ReturnType<typeof serverIce>): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const request = new Message(methods.BINDING, classes.REQUEST)
+      .setAttribute("USERNAME", `${ice.ufrag}:prober`)
+      .setAttribute("PRIORITY", 1_000)
+      .setAttribute("ICE-CONTROLLING", 1n)
+      .addMessageIntegrity(Buffer.from(ice.password, "utf8"))
+      .addFingerprint()
+    const timer = setTimeout(() => {
+      socket.off("message", onMessage)
+      reject(new Error("the server did not answer the check"))
+    }, 3_000)
+    const onMessage = (data: Buffer) => {
+      if (data.length < 20 || !data.subarray(8, 20).equals(request.transactionId)) return
+      clearTimeout(timer)
+      socket.off("message", onMessage)
+      resolve()
+    }
+    socket.on("message", onMessage)
+    socket.send(request.bytes, ice.port, ice.host)
+  })
+
+/** A plaintext DTLS close_notify alert: werift ends the session on any alert that reaches it. */
+const DTLS_ALERT = Buffer.from([21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 99, 0, 2, 1, 0])
+/** Looks like SRTP; werift fails to authenticate it and drops it, harmlessly. */
+const FAKE_SRTP = Buffer.concat([Buffer.from([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42]), Buffer.alloc(40, 7)])
+
+const sendAndSettle = async (socket: Socket, datagram: Buffer, ice: ReturnType<typeof serverIce>) => {
+  socket.send(datagram, ice.port, ice.host)
+  await new Promise((resolve) => setTimeout(resolve, 200))
 }
 
 describe("ICE restart with a libwebrtc client", () => {
@@ -217,4 +266,53 @@ describe("ICE restart with a libwebrtc client", () => {
   it("restart offers with the client's candidates", { timeout: 90_000 }, () =>
     scenario("ice-restart-candidates", true)
   )
+
+  it("the ingress guard admits addresses proven with the new credentials and retires the old ones", {
+    timeout: 60_000
+  }, async () => {
+    const pc = restartablePeerConnection()
+    const socket = createSocket("udp4")
+    try {
+      const control = new WrtcControlChannel(pc)
+      pc.addTransceiver("audio", { direction: "recvonly" })
+      const joined = await joinRoom(pc, server.baseUrl, "ice-restart-guard")
+      const session: Session = { pc, control, url: `${server.baseUrl}${joined.location}`, etag: joined.etag }
+      await waitForConnected(pc)
+      await waitFor(() => control.has((m) => m["type"] === "welcome"), 10_000, "welcome")
+      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve))
+      const before = serverIce(joined.answer)
+
+      // Proven with the first credentials, the prober's packets reach werift.
+      await proveAddress(socket, before)
+      let dropped = ingressDropped()
+      await sendAndSettle(socket, FAKE_SRTP, before)
+      expect(ingressDropped()).toBe(dropped)
+
+      const restarted = await restart(session, false)
+      await controlRoundTrip(control, "after the restart")
+      const after = serverIce(restarted.answer)
+      expect(after.ufrag).not.toBe(before.ufrag)
+      expect(after.port).toBe(before.port)
+
+      // Once the client's new pair is nominated, the old proof no longer counts, even renewed:
+      // the alert is dropped and the session lives on.
+      await proveAddress(socket, before)
+      dropped = ingressDropped()
+      await sendAndSettle(socket, DTLS_ALERT, before)
+      await sendAndSettle(socket, FAKE_SRTP, before)
+      expect(ingressDropped()).toBeGreaterThanOrEqual(dropped + 2)
+      await controlRoundTrip(control, "after the stale alert")
+      expect(pc.connectionState).toBe("connected")
+
+      // A check with the new credentials proves the address again.
+      await proveAddress(socket, after)
+      dropped = ingressDropped()
+      await sendAndSettle(socket, FAKE_SRTP, after)
+      expect(ingressDropped()).toBe(dropped)
+      await controlRoundTrip(control, "after the new proof")
+    } finally {
+      socket.close()
+      pc.close()
+    }
+  })
 })

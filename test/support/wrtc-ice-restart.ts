@@ -41,6 +41,7 @@ export const withoutCandidates = (sdp: string): string =>
 export interface IceRestartResult {
   /** The ETag the server gave the new session description (for the next PATCH). */
   readonly etag: string
+  readonly answer: string
   readonly offerUfrag: string
   readonly answerUfrag: string
 }
@@ -81,6 +82,7 @@ export const restartIceThroughPatch = async (
   await pc.setRemoteDescription({ type: "answer", sdp: answer })
   return {
     etag: response.headers.get("etag") ?? "",
+    answer,
     offerUfrag,
     answerUfrag: iceUfrag(answer) ?? ""
   }
