@@ -10,6 +10,12 @@ import { Connection, classes, parseMessage, StunProtocol } from "werift"
  * - other packets (DTLS, RTP, RTCP) from an address that sent such a request.
  * STUN responses and indications pass (werift matches responses to its own transactions).
  * Only ICE-lite (server) connections are guarded.
+ *
+ * An ICE restart brings new credentials (werift keeps every generation's password, so checks
+ * of the old generation still verify while the client moves). Until a pair of the new
+ * generation is nominated, addresses proven in earlier generations keep their access, so the
+ * client's media on the old pair goes on; from then on only addresses that sent a check with
+ * the current credentials do.
  */
 
 const OWNER = Symbol.for("prism.ingress-guard.owner")
@@ -18,9 +24,12 @@ const INSTALLED = Symbol.for("prism.ingress-guard")
 
 interface GuardedConnection {
   readonly iceLite: boolean
+  readonly localUsername: string
   readonly localPassword: string
   readonly userHistory: Record<string, string | undefined>
-  [PEERS]?: Set<string>
+  readonly nominated: unknown
+  /** Each proven address, with the ufrag of the newest generation it sent a check for. */
+  [PEERS]?: Map<string, string>
 }
 
 interface GuardedProtocol {
@@ -39,7 +48,11 @@ const key = (addr: Address) => `${addr[0]}:${addr[1]}`
 /** RFC 7983: a first byte of 0-3 is STUN. */
 const isStun = (data: Buffer) => data.length > 0 && data[0]! < 4
 
-const authenticRequest = (connection: GuardedConnection, data: Buffer): boolean | undefined => {
+/**
+ * For a request, the server ufrag it was sent to if its MESSAGE-INTEGRITY verifies, else
+ * false; undefined for STUN that is not a request.
+ */
+const authenticRequest = (connection: GuardedConnection, data: Buffer): string | false | undefined => {
   const message = parseMessage(data)
   if (!message) return false
   if (message.messageClass !== classes.REQUEST) return undefined
@@ -47,8 +60,12 @@ const authenticRequest = (connection: GuardedConnection, data: Buffer): boolean 
   const localUfrag = username?.split(":")[0]
   if (!localUfrag) return false
   const password = connection.userHistory[localUfrag] ?? connection.localPassword
-  return parseMessage(data, Buffer.from(password, "utf8")) !== undefined
+  return parseMessage(data, Buffer.from(password, "utf8")) !== undefined ? localUfrag : false
 }
+
+/** Whether non-STUN traffic from an address proven with `ufrag` may reach werift now. */
+const admitted = (connection: GuardedConnection, ufrag: string | undefined): boolean =>
+  ufrag !== undefined && (ufrag === connection.localUsername || connection.nominated === undefined)
 
 export const installIngressGuard = (): void => {
   const stun = StunProtocol.prototype as unknown as Record<symbol | string, unknown>
@@ -73,17 +90,21 @@ export const installIngressGuard = (): void => {
     if (connection) {
       let peers = connection[PEERS]
       if (!peers) {
-        peers = new Set()
+        peers = new Map()
         connection[PEERS] = peers
       }
       if (isStun(data)) {
-        const authentic = authenticRequest(connection, data)
-        if (authentic === false) {
+        const ufrag = authenticRequest(connection, data)
+        if (ufrag === false) {
           dropped++
           return
         }
-        if (authentic) peers.add(key(addr))
-      } else if (!peers.has(key(addr))) {
+        const address = key(addr)
+        // A late check of an earlier generation does not take back a newer proof.
+        if (ufrag !== undefined && (ufrag === connection.localUsername || !peers.has(address))) {
+          peers.set(address, ufrag)
+        }
+      } else if (!admitted(connection, peers.get(key(addr)))) {
         dropped++
         return
       }

@@ -24,6 +24,8 @@ import {
   type SlotDescription
 } from "../transport.ts"
 import { wireDataChannels } from "./data-channels.ts"
+import { followClientNomination } from "./ice-lite-nomination.ts"
+import { iceGenerations, resumeRestartedIce } from "./ice-restart.ts"
 import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
 import { PeerCongestion } from "./peer-congestion.ts"
 import { SlotSender } from "./slot-sender.ts"
@@ -224,6 +226,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     if (mapped) handlers.onStateChange(mapped)
   })
   dtls.onRtcp.subscribe(heard)
+  followClientNomination(pc)
   watchConsent(pc, heard)
 
   const dataChannels = wireDataChannels(pc, () => handlers)
@@ -374,5 +377,13 @@ const renegotiate = (
         reason: "a new offer may restart ICE but must keep the same m-lines and directions"
       })
     }
-    return yield* Effect.tryPromise({ try: () => negotiate(pc, offer, checked.summary), catch: toError })
+    return yield* Effect.tryPromise({
+      try: async () => {
+        const generations = iceGenerations(pc)
+        const answer = await negotiate(pc, offer, checked.summary)
+        resumeRestartedIce(pc, generations)
+        return answer
+      },
+      catch: toError
+    })
   })
