@@ -199,8 +199,14 @@ describe("transport-wide congestion control with real clients", () => {
       const { answer } = await joinRoom(publisher, server.baseUrl, "twcc-uplink")
       expect(answer).toMatch(/a=rtcp-fb:\d+ transport-cc/)
       await waitForConnected(publisher)
-      const estimate = async () =>
-        Number((await findStats(publisher, "candidate-pair"))?.["availableOutgoingBitrate"] ?? 0)
+      // The selected pair's: the first candidate pair in the stats may be another interface's.
+      const estimate = async () => {
+        const entries: Array<Record<string, unknown>> = []
+        ;(await publisher.getStats()).forEach((value) => entries.push(value))
+        const selected = entries.find((e) => e["type"] === "transport")?.["selectedCandidatePairId"]
+        const pair = entries.find((e) => e["type"] === "candidate-pair" && e["id"] === selected)
+        return Number(pair?.["availableOutgoingBitrate"] ?? 0)
+      }
       const samples: number[] = []
       // Six seconds: long enough for libwebrtc's initial probes and for a broken feedback
       // loop to pull the estimate back down.
