@@ -63,17 +63,21 @@ export class AimdRateControl {
   /**
    * @param probedBps a rate the link was just measured to deliver (a probe that filled it): a
    *   fresher sign of capacity than the acknowledged rate, which lags behind a burst
+   * @param deliveredBps the rate the link was just seen delivering a burst of media at (a
+   *   keyframe sent back to back): the bottleneck's own rate, where the acknowledged rate still
+   *   lags behind a jump of the sending rate such as a layer switch and its keyframe
    */
   update(
     usage: BandwidthUsage,
     ackedBps: number | undefined,
     nowMs: number,
     growthCeilingBps: number,
-    probedBps?: number
+    probedBps?: number,
+    deliveredBps?: number
   ): number {
     if (ackedBps !== undefined) this.latestAckedBps = ackedBps
     if (usage === "overusing") {
-      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps)
+      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps, deliveredBps)
       return this.rate
     }
     if (usage === "underusing") {
@@ -97,14 +101,17 @@ export class AimdRateControl {
   }
 
   /**
-   * Cuts to `DECREASE_FACTOR` × the throughput. When a probe measured the link (it usually caused
-   * this overuse), the result is where a decrease from that capacity lands, even if that is above
-   * the current rate: the probe showed the room.
+   * Cuts to `DECREASE_FACTOR` × the throughput: the acknowledged rate, or the rate a burst was
+   * just delivered at when that is higher (a cut never raises the rate for it). When a probe
+   * measured the link (it usually caused this overuse), the result is where a decrease from that
+   * capacity lands, even if that is above the current rate: the probe showed the room.
    */
-  private decrease(nowMs: number, probedBps: number | undefined): void {
+  private decrease(nowMs: number, probedBps: number | undefined, deliveredBps: number | undefined): void {
     const acked = this.latestAckedBps
-    const fromProbe = probedBps !== undefined && (acked === undefined || probedBps >= acked)
-    const throughput = fromProbe ? probedBps : acked
+    const measured =
+      deliveredBps !== undefined && (acked === undefined || deliveredBps > acked) ? deliveredBps : acked
+    const fromProbe = probedBps !== undefined && (measured === undefined || probedBps >= measured)
+    const throughput = fromProbe ? probedBps : measured
     if (throughput === undefined) {
       this.rate = this.clamp(this.rate * DECREASE_FACTOR)
     } else {

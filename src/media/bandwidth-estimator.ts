@@ -1,5 +1,6 @@
 import type { CongestionFeedback, PacketResult } from "../transport/transport.ts"
 import { AcknowledgedBitrate } from "./acknowledged-bitrate.ts"
+import { BurstDispersion } from "./burst-dispersion.ts"
 import { DelayBasedEstimator } from "./delay-based-estimator.ts"
 import { HIGH_LOSS, LossBasedEstimator } from "./loss-based-estimator.ts"
 import { ProbeController } from "./probe-controller.ts"
@@ -70,6 +71,8 @@ const TRANSPORT_CC_LOSS_SMOOTHING = 0.3
 const REMB_TIMEOUT_MS = 10_000
 const DEFAULT_RTT_MS = 100
 const MAX_RTT_MS = 10_000
+/** How long the rate a media burst was delivered at still says what the link carries now. */
+const BURST_MEMORY_MS = 500
 
 export class BandwidthEstimator {
   private readonly config: BandwidthEstimatorConfig
@@ -78,6 +81,9 @@ export class BandwidthEstimator {
   private readonly reportBased: LossBasedEstimator
   private readonly acknowledged = new AcknowledgedBitrate()
   private readonly probes = new ProbeController()
+  private readonly bursts = new BurstDispersion()
+  private burstBps: number | undefined
+  private burstAtMs = Number.NEGATIVE_INFINITY
   private transportCcSeen = false
   private receiverReportSeen = false
   private rembBps: number | undefined
@@ -224,6 +230,11 @@ export class BandwidthEstimator {
         this.delayBased.onReceivedPacket(packet.sendTimeMs, packet.arrivalTimeMs)
       }
       this.probes.onPacket(packet)
+      const burstBps = this.bursts.add(packet.sendTimeMs, packet.arrivalTimeMs, packet.sizeBytes)
+      if (burstBps !== undefined) {
+        this.burstBps = burstBps
+        this.burstAtMs = now
+      }
     }
     const partial = this.probes.measurementSoFar()
     if (partial !== undefined) this.delayBased.onDelivered(partial.receiveBps, now)
@@ -233,7 +244,8 @@ export class BandwidthEstimator {
       this.acknowledged.bitrateBps(),
       probe?.estimateBps,
       now,
-      this.growthCeiling()
+      this.growthCeiling(),
+      this.deliveredBps(now)
     )
     if (probe !== undefined && this.delayBased.usage !== "overusing")
       this.lossLimit.raiseTo(probe.estimateBps)
@@ -246,6 +258,15 @@ export class BandwidthEstimator {
       const currentBps = Math.min(delayBasedBps, this.lossLimit.limitBps ?? delayBasedBps)
       this.lossLimit.onLoss(lossFraction, currentBps, delayBasedBps, now, this.rttMs)
     }
+  }
+
+  /**
+   * The rate the link just delivered a media burst at (it spread the burst out), for an
+   * overuse cut to start from: after a jump in sending, such as a layer switch and its
+   * keyframe, the acknowledged rate still lags far behind what the link carries.
+   */
+  private deliveredBps(nowMs: number): number | undefined {
+    return nowMs - this.burstAtMs <= BURST_MEMORY_MS ? this.burstBps : undefined
   }
 
   private lossWindowComplete(nowMs: number): boolean {
