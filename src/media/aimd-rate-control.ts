@@ -15,6 +15,18 @@ export interface RateBounds {
 }
 
 const DECREASE_FACTOR = 0.85
+/**
+ * Where a cut lands after a probe or a burst filled the link while media alone ran below the
+ * cut: the queue was the burst's, and it drains once the burst is through, so the rate keeps
+ * what the link was measured to carry, less a margin (as a probe result does).
+ */
+const PROBE_QUEUE_FACTOR = 0.95
+/**
+ * Media alone must run at most this share of the measured rate for the queue to count as the
+ * burst's own: then it drains at least this fast once the burst is through, where a queue that
+ * stood before the burst would hardly drain at all.
+ */
+const OWN_QUEUE_MEDIA_SHARE = 0.5
 const MULTIPLICATIVE_GROWTH_PER_SECOND = 1.08
 const MIN_INCREASE_BPS = 1000
 const MIN_ADDITIVE_BPS_PER_SECOND = 4000
@@ -66,6 +78,7 @@ export class AimdRateControl {
    * @param deliveredBps the rate the link was just seen delivering a burst of media at (a
    *   keyframe sent back to back): the bottleneck's own rate, where the acknowledged rate still
    *   lags behind a jump of the sending rate such as a layer switch and its keyframe
+   * @param mediaBps the acknowledged rate of media alone, without probe padding
    */
   update(
     usage: BandwidthUsage,
@@ -73,11 +86,12 @@ export class AimdRateControl {
     nowMs: number,
     growthCeilingBps: number,
     probedBps?: number,
-    deliveredBps?: number
+    deliveredBps?: number,
+    mediaBps?: number
   ): number {
     if (ackedBps !== undefined) this.latestAckedBps = ackedBps
     if (usage === "overusing") {
-      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps, deliveredBps)
+      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps, deliveredBps, mediaBps ?? ackedBps)
       return this.rate
     }
     if (usage === "underusing") {
@@ -101,23 +115,32 @@ export class AimdRateControl {
   }
 
   /**
-   * Cuts to `DECREASE_FACTOR` × the throughput: the acknowledged rate, or the rate a burst was
-   * just delivered at when that is higher (a cut never raises the rate for it). When a probe
-   * measured the link (it usually caused this overuse), the result is where a decrease from that
-   * capacity lands, even if that is above the current rate: the probe showed the room.
+   * Cuts to `DECREASE_FACTOR` × the throughput: the highest of the acknowledged rate, the rate a
+   * burst was just delivered at and a probe's measured rate. When the link was measured (probe
+   * or burst) and media alone runs at most half of that, the queue was the burst's own and drains
+   * once it is through: the cut lands at `PROBE_QUEUE_FACTOR` of the measurement instead. A
+   * probe's result may lift the rate (the probe showed the room); nothing else makes a cut
+   * raise it.
    */
-  private decrease(nowMs: number, probedBps: number | undefined, deliveredBps: number | undefined): void {
+  private decrease(
+    nowMs: number,
+    probedBps: number | undefined,
+    deliveredBps: number | undefined,
+    mediaBps: number | undefined
+  ): void {
     const acked = this.latestAckedBps
-    const measured =
-      deliveredBps !== undefined && (acked === undefined || deliveredBps > acked) ? deliveredBps : acked
-    const fromProbe = probedBps !== undefined && (measured === undefined || probedBps >= measured)
-    const throughput = fromProbe ? probedBps : measured
+    const measuredBps = Math.max(probedBps ?? 0, deliveredBps ?? 0)
+    const fromLink = measuredBps > 0 && (acked === undefined || measuredBps >= acked)
+    const fromProbe = fromLink && probedBps !== undefined
+    const throughput = fromLink ? measuredBps : acked
     if (throughput === undefined) {
       this.rate = this.clamp(this.rate * DECREASE_FACTOR)
     } else {
-      let decreased = DECREASE_FACTOR * throughput
+      const ownQueue = fromLink && mediaBps !== undefined && mediaBps <= OWN_QUEUE_MEDIA_SHARE * throughput
+      let decreased = (ownQueue ? PROBE_QUEUE_FACTOR : DECREASE_FACTOR) * throughput
       const capacityBps = this.capacity.bps
-      if (!fromProbe && decreased > this.rate && capacityBps !== undefined) {
+      // An acknowledged rate above the rate lags behind: cut from the known capacity instead.
+      if (!fromLink && decreased > this.rate && capacityBps !== undefined) {
         decreased = DECREASE_FACTOR * capacityBps
       }
       if (decreased < this.rate || fromProbe) this.rate = this.clamp(decreased)

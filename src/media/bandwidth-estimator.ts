@@ -3,6 +3,7 @@ import { AcknowledgedBitrate } from "./acknowledged-bitrate.ts"
 import { BurstDispersion } from "./burst-dispersion.ts"
 import { DelayBasedEstimator } from "./delay-based-estimator.ts"
 import { HIGH_LOSS, LossBasedEstimator } from "./loss-based-estimator.ts"
+import { TRANSPORT_OVERHEAD_BYTES } from "./packet-overhead.ts"
 import { ProbeController } from "./probe-controller.ts"
 import type { BandwidthUsage } from "./trendline-overuse-detector.ts"
 
@@ -80,6 +81,8 @@ export class BandwidthEstimator {
   private readonly lossLimit: LossBasedEstimator
   private readonly reportBased: LossBasedEstimator
   private readonly acknowledged = new AcknowledgedBitrate()
+  /** The same without probe padding: what media alone carries. */
+  private readonly acknowledgedMedia = new AcknowledgedBitrate()
   private readonly probes = new ProbeController()
   private readonly bursts = new BurstDispersion()
   private burstBps: number | undefined
@@ -155,7 +158,7 @@ export class BandwidthEstimator {
       linkClear:
         this.transportCcSeen &&
         this.delayBased.usage === "normal" &&
-        this.lossLimit.averageLossFraction <= HIGH_LOSS
+        this.lossLimit.currentLossFraction <= HIGH_LOSS
     })
   }
 
@@ -221,12 +224,15 @@ export class BandwidthEstimator {
     if (accepted.length === 0) return
     this.transportCcSeen = true
     accepted.sort((a, b) => a.sendTimeMs - b.sendTimeMs)
-    for (const packet of accepted) {
+    for (const reported of accepted) {
+      // Counted as the link carries it, in the same bytes as the layers' costs.
+      const packet = { ...reported, sizeBytes: reported.sizeBytes + TRANSPORT_OVERHEAD_BYTES }
       this.packetsInLossWindow++
       if (packet.arrivalTimeMs === undefined) {
         this.lostInLossWindow++
       } else {
         this.acknowledged.onReceived(packet.arrivalTimeMs, packet.sizeBytes)
+        if (!packet.probe) this.acknowledgedMedia.onReceived(packet.arrivalTimeMs, packet.sizeBytes)
         this.delayBased.onReceivedPacket(packet.sendTimeMs, packet.arrivalTimeMs)
       }
       this.probes.onPacket(packet)
@@ -245,10 +251,11 @@ export class BandwidthEstimator {
       probe?.estimateBps,
       now,
       this.growthCeiling(),
-      this.deliveredBps(now)
+      this.deliveredBps(now),
+      this.acknowledgedMedia.bitrateBps()
     )
-    if (probe !== undefined && this.delayBased.usage !== "overusing")
-      this.lossLimit.raiseTo(probe.estimateBps)
+    // Even when the probe's own queue reads as overuse: what it measured got through, and delay is the delay-based half's call.
+    if (probe !== undefined) this.lossLimit.raiseTo(probe.estimateBps)
     if (this.lossWindowComplete(now)) {
       const lossFraction = this.lostInLossWindow / this.packetsInLossWindow
       this.packetsInLossWindow = 0

@@ -8,8 +8,8 @@
 
 /** Packets sent within this span of a burst's first packet belong to the burst. */
 const BURST_SEND_SPAN_MS = 2
-/** Fewer received packets than this say too little. */
-const MIN_PACKETS = 8
+/** Fewer received packets than this say too little (a small keyframe is a handful). */
+const MIN_PACKETS = 4
 /** Arrival spans shorter than this are too coarse (feedback has 0.25 ms ticks, plus jitter). */
 const MIN_ARRIVAL_SPAN_MS = 10
 /** Arrival spans beyond this are a receiver clock jump, not a measurement. */

@@ -72,7 +72,8 @@ export class DelayBasedEstimator {
     probeResultBps: number | undefined,
     nowMs: number,
     growthCeilingBps: number,
-    deliveredBps?: number
+    deliveredBps?: number,
+    mediaBps?: number
   ): void {
     const usage = this.overuseSeen ? "overusing" : this.detector.usage
     this.overuseSeen = false
@@ -86,6 +87,6 @@ export class DelayBasedEstimator {
       return
     }
     const probedBps = nowMs - this.probedAtMs <= PROBE_MEMORY_MS ? this.probedBps : undefined
-    this.rateControl.update(usage, ackedBps, nowMs, growthCeilingBps, probedBps, deliveredBps)
+    this.rateControl.update(usage, ackedBps, nowMs, growthCeilingBps, probedBps, deliveredBps, mediaBps)
   }
 }

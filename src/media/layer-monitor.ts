@@ -1,5 +1,6 @@
 import type { CodecName } from "./codec.ts"
 import { frameSize } from "./frame-size.ts"
+import { RTP_HEADER_BYTES, TRANSPORT_OVERHEAD_BYTES } from "./packet-overhead.ts"
 import { tsDiff } from "./sequence-number.ts"
 
 /** What is known about one simulcast layer (one SSRC) of a published video track. */
@@ -12,8 +13,8 @@ export interface LayerInfo {
   /** Distinct RTP timestamps per second over the last second. */
   readonly fps: number
   /**
-   * What forwarding this layer costs a subscriber, over the last second: payload plus RTP
-   * header overhead, with each keyframe counted as an average frame of the layer so that a
+   * What forwarding this layer costs a subscriber's link, over the last second: payload plus
+   * RTP, UDP/IP and SRTP overhead (`packet-overhead.ts`), with each keyframe counted as an average frame of the layer so that a
    * keyframe burst does not look like a rate change.
    */
   readonly bitrateBps: number
@@ -34,8 +35,8 @@ const BUCKET_MS = 100
 const BUCKETS = 10
 /** Rates of a layer younger than this are averaged over this much, so one early burst is not a huge rate. */
 const MIN_WINDOW_MS = 500
-/** RTP header with the usual header extensions, carried by every packet on the subscriber's link. */
-const PACKET_OVERHEAD_BYTES = 24
+/** Carried by every packet on the subscriber's link besides the payload. */
+const PACKET_OVERHEAD_BYTES = RTP_HEADER_BYTES + TRANSPORT_OVERHEAD_BYTES
 /** A track has a handful of layers; SSRCs beyond this evict the longest silent one. */
 const MAX_LAYERS = 8
 /** Layers ordered by bitrate keep their order until a lower one is this much above a higher one. */

@@ -1,8 +1,10 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { FLOWING_MS, LayerMonitor } from "../../src/media/layer-monitor.ts"
+import { RTP_HEADER_BYTES, TRANSPORT_OVERHEAD_BYTES } from "../../src/media/packet-overhead.ts"
 
-const OVERHEAD = 24
+/** What each packet costs the subscriber's link besides its payload. */
+const OVERHEAD = RTP_HEADER_BYTES + TRANSPORT_OVERHEAD_BYTES
 const MTU = 1200
 
 /** A VP8 payload: a keyframe announcing width x height, or a delta frame, padded to `length` bytes. */
