@@ -16,11 +16,11 @@ export interface RateBounds {
 
 const DECREASE_FACTOR = 0.85
 /**
- * Where a cut lands after a probe or a burst filled the link while media alone ran below the
- * cut: the queue was the burst's, and it drains once the burst is through, so the rate keeps
- * what the link was measured to carry, less a margin (as a probe result does).
+ * Where a cut lands when a probe or a media burst built the queue (see
+ * `OWN_QUEUE_MEDIA_SHARE`): it drains once the burst is through, so the rate keeps what the
+ * link was measured to carry, less a margin (as a probe result does).
  */
-const PROBE_QUEUE_FACTOR = 0.95
+const OWN_QUEUE_FACTOR = 0.95
 /**
  * Media alone must run at most this share of the measured rate for the queue to count as the
  * burst's own: then it drains at least this fast once the burst is through, where a queue that
@@ -118,7 +118,7 @@ export class AimdRateControl {
    * Cuts to `DECREASE_FACTOR` × the throughput: the highest of the acknowledged rate, the rate a
    * burst was just delivered at and a probe's measured rate. When the link was measured (probe
    * or burst) and media alone runs at most half of that, the queue was the burst's own and drains
-   * once it is through: the cut lands at `PROBE_QUEUE_FACTOR` of the measurement instead. A
+   * once it is through: the cut lands at `OWN_QUEUE_FACTOR` of the measurement instead. A
    * probe's result may lift the rate (the probe showed the room); nothing else makes a cut
    * raise it.
    */
@@ -137,7 +137,7 @@ export class AimdRateControl {
       this.rate = this.clamp(this.rate * DECREASE_FACTOR)
     } else {
       const ownQueue = fromLink && mediaBps !== undefined && mediaBps <= OWN_QUEUE_MEDIA_SHARE * throughput
-      let decreased = (ownQueue ? PROBE_QUEUE_FACTOR : DECREASE_FACTOR) * throughput
+      let decreased = (ownQueue ? OWN_QUEUE_FACTOR : DECREASE_FACTOR) * throughput
       const capacityBps = this.capacity.bps
       // An acknowledged rate above the rate lags behind: cut from the known capacity instead.
       if (!fromLink && decreased > this.rate && capacityBps !== undefined) {

@@ -254,7 +254,8 @@ export class BandwidthEstimator {
       this.deliveredBps(now),
       this.acknowledgedMedia.bitrateBps()
     )
-    // Even when the probe's own queue reads as overuse: what it measured got through, and delay is the delay-based half's call.
+    // Even while the probe's own queue reads as overuse: what it measured got through, and
+    // delay is the delay-based half's call.
     if (probe !== undefined) this.lossLimit.raiseTo(probe.estimateBps)
     if (this.lossWindowComplete(now)) {
       const lossFraction = this.lostInLossWindow / this.packetsInLossWindow

@@ -159,6 +159,18 @@ describe("AIMD rate control", () => {
     )
   })
 
+  it("after a probe filled a link that media alone uses little of, lands at 95 % of what it measured, not 85 %", () => {
+    const bounds = { minBps: 50_000, maxBps: 10_000_000 }
+    // Audio only on a thin link: the probe's own queue drains as soon as the probe is over.
+    const appLimited = new AimdRateControl(250_000, bounds)
+    expect(appLimited.update("overusing", 120_000, 0, 10_000_000, 300_000, undefined, 60_000)).toBeCloseTo(
+      285_000
+    )
+    // Media near the link: the usual cut, to drain media's share of the queue too.
+    const busy = new AimdRateControl(250_000, bounds)
+    expect(busy.update("overusing", 280_000, 0, 10_000_000, 300_000, undefined, 230_000)).toBeCloseTo(255_000)
+  })
+
   it("grows about 8 %/s while no capacity is known", () => {
     const control = new AimdRateControl(1_000_000, { minBps: 50_000, maxBps: 10_000_000 })
     control.update("normal", 1_000_000, 0, 10_000_000)
