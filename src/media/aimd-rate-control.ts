@@ -15,6 +15,18 @@ export interface RateBounds {
 }
 
 const DECREASE_FACTOR = 0.85
+/**
+ * Where a cut lands when a probe or a media burst built the queue (see
+ * `OWN_QUEUE_MEDIA_SHARE`): it drains once the burst is through, so the rate keeps what the
+ * link was measured to carry, less a margin (as a probe result does).
+ */
+const OWN_QUEUE_FACTOR = 0.95
+/**
+ * Media alone must run at most this share of the measured rate for the queue to count as the
+ * burst's own: then it drains at least this fast once the burst is through, where a queue that
+ * stood before the burst would hardly drain at all.
+ */
+const OWN_QUEUE_MEDIA_SHARE = 0.5
 const MULTIPLICATIVE_GROWTH_PER_SECOND = 1.08
 const MIN_INCREASE_BPS = 1000
 const MIN_ADDITIVE_BPS_PER_SECOND = 4000
@@ -63,17 +75,23 @@ export class AimdRateControl {
   /**
    * @param probedBps a rate the link was just measured to deliver (a probe that filled it): a
    *   fresher sign of capacity than the acknowledged rate, which lags behind a burst
+   * @param deliveredBps the rate the link was just seen delivering a burst of media at (a
+   *   keyframe sent back to back): the bottleneck's own rate, where the acknowledged rate still
+   *   lags behind a jump of the sending rate such as a layer switch and its keyframe
+   * @param mediaBps the acknowledged rate of media alone, without probe padding
    */
   update(
     usage: BandwidthUsage,
     ackedBps: number | undefined,
     nowMs: number,
     growthCeilingBps: number,
-    probedBps?: number
+    probedBps?: number,
+    deliveredBps?: number,
+    mediaBps?: number
   ): number {
     if (ackedBps !== undefined) this.latestAckedBps = ackedBps
     if (usage === "overusing") {
-      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps)
+      if (this.mayDecrease(nowMs)) this.decrease(nowMs, probedBps, deliveredBps, mediaBps ?? ackedBps)
       return this.rate
     }
     if (usage === "underusing") {
@@ -97,20 +115,32 @@ export class AimdRateControl {
   }
 
   /**
-   * Cuts to `DECREASE_FACTOR` × the throughput. When a probe measured the link (it usually caused
-   * this overuse), the result is where a decrease from that capacity lands, even if that is above
-   * the current rate: the probe showed the room.
+   * Cuts to `DECREASE_FACTOR` × the throughput: the highest of the acknowledged rate, the rate a
+   * burst was just delivered at and a probe's measured rate. When the link was measured (probe
+   * or burst) and media alone runs at most half of that, the queue was the burst's own and drains
+   * once it is through: the cut lands at `OWN_QUEUE_FACTOR` of the measurement instead. A
+   * probe's result may lift the rate (the probe showed the room); nothing else makes a cut
+   * raise it.
    */
-  private decrease(nowMs: number, probedBps: number | undefined): void {
+  private decrease(
+    nowMs: number,
+    probedBps: number | undefined,
+    deliveredBps: number | undefined,
+    mediaBps: number | undefined
+  ): void {
     const acked = this.latestAckedBps
-    const fromProbe = probedBps !== undefined && (acked === undefined || probedBps >= acked)
-    const throughput = fromProbe ? probedBps : acked
+    const measuredBps = Math.max(probedBps ?? 0, deliveredBps ?? 0)
+    const fromLink = measuredBps > 0 && (acked === undefined || measuredBps >= acked)
+    const fromProbe = fromLink && probedBps !== undefined
+    const throughput = fromLink ? measuredBps : acked
     if (throughput === undefined) {
       this.rate = this.clamp(this.rate * DECREASE_FACTOR)
     } else {
-      let decreased = DECREASE_FACTOR * throughput
+      const ownQueue = fromLink && mediaBps !== undefined && mediaBps <= OWN_QUEUE_MEDIA_SHARE * throughput
+      let decreased = (ownQueue ? OWN_QUEUE_FACTOR : DECREASE_FACTOR) * throughput
       const capacityBps = this.capacity.bps
-      if (!fromProbe && decreased > this.rate && capacityBps !== undefined) {
+      // An acknowledged rate above the rate lags behind: cut from the known capacity instead.
+      if (!fromLink && decreased > this.rate && capacityBps !== undefined) {
         decreased = DECREASE_FACTOR * capacityBps
       }
       if (decreased < this.rate || fromProbe) this.rate = this.clamp(decreased)

@@ -1,7 +1,9 @@
 import type { CongestionFeedback, PacketResult } from "../transport/transport.ts"
 import { AcknowledgedBitrate } from "./acknowledged-bitrate.ts"
+import { BurstDispersion } from "./burst-dispersion.ts"
 import { DelayBasedEstimator } from "./delay-based-estimator.ts"
 import { HIGH_LOSS, LossBasedEstimator } from "./loss-based-estimator.ts"
+import { TRANSPORT_OVERHEAD_BYTES } from "./packet-overhead.ts"
 import { ProbeController } from "./probe-controller.ts"
 import type { BandwidthUsage } from "./trendline-overuse-detector.ts"
 
@@ -70,6 +72,8 @@ const TRANSPORT_CC_LOSS_SMOOTHING = 0.3
 const REMB_TIMEOUT_MS = 10_000
 const DEFAULT_RTT_MS = 100
 const MAX_RTT_MS = 10_000
+/** How long the rate a media burst was delivered at still says what the link carries now. */
+const BURST_MEMORY_MS = 500
 
 export class BandwidthEstimator {
   private readonly config: BandwidthEstimatorConfig
@@ -77,7 +81,12 @@ export class BandwidthEstimator {
   private readonly lossLimit: LossBasedEstimator
   private readonly reportBased: LossBasedEstimator
   private readonly acknowledged = new AcknowledgedBitrate()
+  /** The same without probe padding: what media alone carries. */
+  private readonly acknowledgedMedia = new AcknowledgedBitrate()
   private readonly probes = new ProbeController()
+  private readonly bursts = new BurstDispersion()
+  private burstBps: number | undefined
+  private burstAtMs = Number.NEGATIVE_INFINITY
   private transportCcSeen = false
   private receiverReportSeen = false
   private rembBps: number | undefined
@@ -149,7 +158,7 @@ export class BandwidthEstimator {
       linkClear:
         this.transportCcSeen &&
         this.delayBased.usage === "normal" &&
-        this.lossLimit.averageLossFraction <= HIGH_LOSS
+        this.lossLimit.currentLossFraction <= HIGH_LOSS
     })
   }
 
@@ -215,15 +224,23 @@ export class BandwidthEstimator {
     if (accepted.length === 0) return
     this.transportCcSeen = true
     accepted.sort((a, b) => a.sendTimeMs - b.sendTimeMs)
-    for (const packet of accepted) {
+    for (const reported of accepted) {
+      // Counted as the link carries it, in the same bytes as the layers' costs.
+      const packet = { ...reported, sizeBytes: reported.sizeBytes + TRANSPORT_OVERHEAD_BYTES }
       this.packetsInLossWindow++
       if (packet.arrivalTimeMs === undefined) {
         this.lostInLossWindow++
       } else {
         this.acknowledged.onReceived(packet.arrivalTimeMs, packet.sizeBytes)
+        if (!packet.probe) this.acknowledgedMedia.onReceived(packet.arrivalTimeMs, packet.sizeBytes)
         this.delayBased.onReceivedPacket(packet.sendTimeMs, packet.arrivalTimeMs)
       }
       this.probes.onPacket(packet)
+      const burstBps = this.bursts.add(packet.sendTimeMs, packet.arrivalTimeMs, packet.sizeBytes)
+      if (burstBps !== undefined) {
+        this.burstBps = burstBps
+        this.burstAtMs = now
+      }
     }
     const partial = this.probes.measurementSoFar()
     if (partial !== undefined) this.delayBased.onDelivered(partial.receiveBps, now)
@@ -233,10 +250,13 @@ export class BandwidthEstimator {
       this.acknowledged.bitrateBps(),
       probe?.estimateBps,
       now,
-      this.growthCeiling()
+      this.growthCeiling(),
+      this.deliveredBps(now),
+      this.acknowledgedMedia.bitrateBps()
     )
-    if (probe !== undefined && this.delayBased.usage !== "overusing")
-      this.lossLimit.raiseTo(probe.estimateBps)
+    // Even while the probe's own queue reads as overuse: what it measured got through, and
+    // delay is the delay-based half's call.
+    if (probe !== undefined) this.lossLimit.raiseTo(probe.estimateBps)
     if (this.lossWindowComplete(now)) {
       const lossFraction = this.lostInLossWindow / this.packetsInLossWindow
       this.packetsInLossWindow = 0
@@ -246,6 +266,15 @@ export class BandwidthEstimator {
       const currentBps = Math.min(delayBasedBps, this.lossLimit.limitBps ?? delayBasedBps)
       this.lossLimit.onLoss(lossFraction, currentBps, delayBasedBps, now, this.rttMs)
     }
+  }
+
+  /**
+   * The rate the link just delivered a media burst at (it spread the burst out), for an
+   * overuse cut to start from: after a jump in sending, such as a layer switch and its
+   * keyframe, the acknowledged rate still lags far behind what the link carries.
+   */
+  private deliveredBps(nowMs: number): number | undefined {
+    return nowMs - this.burstAtMs <= BURST_MEMORY_MS ? this.burstBps : undefined
   }
 
   private lossWindowComplete(nowMs: number): boolean {

@@ -71,7 +71,9 @@ export class DelayBasedEstimator {
     ackedBps: number | undefined,
     probeResultBps: number | undefined,
     nowMs: number,
-    growthCeilingBps: number
+    growthCeilingBps: number,
+    deliveredBps?: number,
+    mediaBps?: number
   ): void {
     const usage = this.overuseSeen ? "overusing" : this.detector.usage
     this.overuseSeen = false
@@ -85,6 +87,6 @@ export class DelayBasedEstimator {
       return
     }
     const probedBps = nowMs - this.probedAtMs <= PROBE_MEMORY_MS ? this.probedBps : undefined
-    this.rateControl.update(usage, ackedBps, nowMs, growthCeilingBps, probedBps)
+    this.rateControl.update(usage, ackedBps, nowMs, growthCeilingBps, probedBps, deliveredBps, mediaBps)
   }
 }

@@ -55,8 +55,12 @@ export interface Allocation {
   readonly availableBps: number | undefined
 }
 
-/** Part of the estimate never handed out, for estimation error and retransmissions. */
-export const RESERVE = 0.1
+/**
+ * Part of the estimate never handed out, for estimation error and retransmissions. Small: the
+ * estimate itself already sits below capacity (a congestion cut lands at 85 % of it), and a
+ * lowest layer that needs 80 % of a thin link must still fit after such a cut.
+ */
+export const RESERVE = 0
 /** An up-switch may take at most this share of the budget still unused... */
 export const UPGRADE_HEADROOM = 0.75
 /**
@@ -66,6 +70,12 @@ export const UPGRADE_HEADROOM = 0.75
 export const UPGRADE_FILL = 0.8
 /** A slot switches up at most once per this long; down-switches under congestion never wait. */
 export const SWITCH_HOLD_MS = 5000
+/**
+ * A slot paused for bandwidth comes back (to its minimum, once that fits) this long after the
+ * pause at the earliest: no picture at all is worse than a brief one, so it waits less than an
+ * up-switch, yet a link that cannot hold the minimum pauses it again at most this often.
+ */
+export const RESUME_HOLD_MS = 2000
 
 interface SlotState {
   /** What the allocator last chose; undefined while paused or before the first choice. */
@@ -84,6 +94,7 @@ interface Plan {
   /** Index of the layer the slot has now (its last target, else what it forwards); -1 if none. */
   readonly reference: number
   readonly holdElapsed: boolean
+  readonly resumeHoldElapsed: boolean
   /** Chosen index; -1 while paused. */
   index: number
   forced: boolean
@@ -109,7 +120,9 @@ const indexOf = (layers: ReadonlyArray<LayerInfo>, ssrc: number | undefined): nu
  * within a priority tier (so equal slots share equally), higher tiers first: first back up
  * to the layer each already has, then beyond it. Staying needs only to fit;
  * going up needs headroom and waits `SWITCH_HOLD_MS` after the slot's last switch; when the
- * layers no longer fit, slots go down at once, to where they fit with that same headroom.
+ * layers no longer fit, slots go down at once, to where they fit with that same headroom. A
+ * slot paused for bandwidth comes back to its minimum as soon as that fits again, after
+ * `RESUME_HOLD_MS`.
  * So a drop in the estimate takes effect on the next evaluation, and a steady one does not
  * make layers flap.
  */
@@ -150,6 +163,7 @@ export class LayerAllocator {
         maxIndex,
         reference: fromTarget >= 0 ? fromTarget : indexOf(layers, demand.currentSsrc),
         holdElapsed: state.lastSwitchMs === undefined || nowMs - state.lastSwitchMs >= SWITCH_HOLD_MS,
+        resumeHoldElapsed: state.lastSwitchMs === undefined || nowMs - state.lastSwitchMs >= RESUME_HOLD_MS,
         index: -1,
         forced: false
       })
@@ -205,6 +219,10 @@ export class LayerAllocator {
     const upgradeFits = (delta: number, remaining: number) =>
       delta <= UPGRADE_HEADROOM * remaining && available - remaining + delta <= UPGRADE_FILL * available
     const staysWithin = (delta: number, remaining: number) => delta <= remaining
+    // Coming back from a pause needs the fill's headroom, not the up-switch's share of what is
+    // left: the minimum of a thin link may need most of it, and a paused picture is the worst.
+    const resumeFits = (cost: number, remaining: number) =>
+      cost <= remaining && available - remaining + cost <= UPGRADE_FILL * available
     // Staying needs only to fit. New, resumed and orphaned slots (their layer stopped)
     // start from their minimum and go up like any up-switch.
     const holdCeiling = (plan: Plan) =>
@@ -247,9 +265,9 @@ export class LayerAllocator {
         spare = this.raise(tier, plans, before, holdCeiling, upgradeFits)
       }
       for (const plan of tier) {
-        if (!plan.state.pausedForBandwidth || !plan.holdElapsed) continue
+        if (!plan.state.pausedForBandwidth || !plan.resumeHoldElapsed) continue
         const cost = this.cost(plan, plan.minIndex)
-        if (!upgradeFits(cost, spare)) continue
+        if (!resumeFits(cost, spare)) continue
         plan.index = plan.minIndex
         spare -= cost
       }

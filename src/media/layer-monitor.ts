@@ -1,5 +1,6 @@
 import type { CodecName } from "./codec.ts"
 import { frameSize } from "./frame-size.ts"
+import { RTP_HEADER_BYTES, TRANSPORT_OVERHEAD_BYTES } from "./packet-overhead.ts"
 import { tsDiff } from "./sequence-number.ts"
 
 /** What is known about one simulcast layer (one SSRC) of a published video track. */
@@ -12,12 +13,17 @@ export interface LayerInfo {
   /** Distinct RTP timestamps per second over the last second. */
   readonly fps: number
   /**
-   * What forwarding this layer costs a subscriber, over the last second: payload plus RTP
-   * header overhead, with each keyframe counted as an average frame of the layer so that a
+   * What forwarding this layer costs a subscriber's link, over the last second: payload plus
+   * RTP, UDP/IP and SRTP overhead (`packet-overhead.ts`), with each keyframe counted as an average frame of the layer so that a
    * keyframe burst does not look like a rate change.
    */
   readonly bitrateBps: number
-  /** Sent a packet within the last `FLOWING_MS`; a publisher's encoder pauses layers when its uplink is short. */
+  /**
+   * Sent a packet within the last `FLOWING_MS`, or within `STOPPED_LAYER_MS` while another
+   * layer of the track still flows: a publisher's encoder pauses layers when its uplink is
+   * short, and subscribers should move off such a layer at once, where a whole track that
+   * falls silent is more likely a hiccup of the publisher's uplink.
+   */
   readonly flowing: boolean
 }
 
@@ -30,12 +36,14 @@ export interface MonitoredPacket {
 }
 
 export const FLOWING_MS = 1500
+/** A layer silent this long while another layer of its track is not has stopped. */
+export const STOPPED_LAYER_MS = 500
 const BUCKET_MS = 100
 const BUCKETS = 10
 /** Rates of a layer younger than this are averaged over this much, so one early burst is not a huge rate. */
 const MIN_WINDOW_MS = 500
-/** RTP header with the usual header extensions, carried by every packet on the subscriber's link. */
-const PACKET_OVERHEAD_BYTES = 24
+/** Carried by every packet on the subscriber's link besides the payload. */
+const PACKET_OVERHEAD_BYTES = RTP_HEADER_BYTES + TRANSPORT_OVERHEAD_BYTES
 /** A track has a handful of layers; SSRCs beyond this evict the longest silent one. */
 const MAX_LAYERS = 8
 /** Layers ordered by bitrate keep their order until a lower one is this much above a higher one. */
@@ -94,7 +102,8 @@ class LayerStats {
     }
   }
 
-  info(nowMs: number): LayerInfo {
+  /** @param trackNewestMs when the track's newest packet (of any layer) arrived */
+  info(nowMs: number, trackNewestMs: number): LayerInfo {
     const epoch = Math.floor(nowMs / BUCKET_MS)
     let bytes = 0
     let keyframeBytes = 0
@@ -126,8 +135,15 @@ class LayerStats {
       height: this.height,
       fps: (frames * 1000) / windowMs,
       bitrateBps,
-      flowing: nowMs - this.lastPacketMs < FLOWING_MS
+      flowing: this.flowing(nowMs, trackNewestMs)
     }
+  }
+
+  private flowing(nowMs: number, trackNewestMs: number): boolean {
+    const silentMs = nowMs - this.lastPacketMs
+    if (silentMs >= FLOWING_MS) return false
+    const othersFlow = trackNewestMs - this.lastPacketMs >= STOPPED_LAYER_MS / 2
+    return silentMs < STOPPED_LAYER_MS || !othersFlow
   }
 }
 
@@ -168,7 +184,8 @@ export class LayerMonitor {
   /** Every known layer, lowest quality first. */
   layers(nowMs: number): ReadonlyArray<LayerInfo> {
     const infos = new Map<number, LayerInfo>()
-    for (const [ssrc, layer] of this.stats) infos.set(ssrc, layer.info(nowMs))
+    const newestMs = this.newestPacketMs()
+    for (const [ssrc, layer] of this.stats) infos.set(ssrc, layer.info(nowMs, newestMs))
     this.order = this.ordered(infos)
     return this.order.map((ssrc) => infos.get(ssrc)!)
   }
@@ -179,7 +196,13 @@ export class LayerMonitor {
   }
 
   layer(ssrc: number, nowMs: number): LayerInfo | undefined {
-    return this.stats.get(ssrc)?.info(nowMs)
+    return this.stats.get(ssrc)?.info(nowMs, this.newestPacketMs())
+  }
+
+  private newestPacketMs(): number {
+    let newest = Number.NEGATIVE_INFINITY
+    for (const layer of this.stats.values()) if (layer.lastPacketMs > newest) newest = layer.lastPacketMs
+    return newest
   }
 
   remove(ssrc: number): void {

@@ -31,6 +31,7 @@ export class LossBasedEstimator {
   private lastUpdateMs: number | undefined
   private lastDecreaseMs: number | undefined
   private averageLoss = 0
+  private latestLoss = 0
   private readonly liftable: boolean
 
   constructor(private readonly options: LossBasedOptions) {
@@ -48,6 +49,15 @@ export class LossBasedEstimator {
   }
 
   /**
+   * The smoothed loss, or the latest report's when that is lower: once a burst of loss is over
+   * (a queue that overflowed when the capacity fell), the link counts as clear again without
+   * waiting seconds for the average to forget it.
+   */
+  get currentLossFraction(): number {
+    return Math.min(this.averageLoss, this.latestLoss)
+  }
+
+  /**
    * @param lossFraction lost / reported packets since the previous report
    * @param referenceBps the rate in use now, which a decrease cuts from
    * @param ceilingBps growth stops here (the delay-based rate, or what the sender could use)
@@ -57,8 +67,11 @@ export class LossBasedEstimator {
     this.lastUpdateMs = nowMs
     const smoothing = this.options.smoothing
     this.averageLoss = (1 - smoothing) * this.averageLoss + smoothing * lossFraction
+    this.latestLoss = lossFraction
     const loss = this.averageLoss
     if (loss > HIGH_LOSS) {
+      // The smoothed loss lags: once a report shows the burst over, it holds rather than cuts again.
+      if (lossFraction <= HIGH_LOSS) return
       if (this.lastDecreaseMs !== undefined && nowMs - this.lastDecreaseMs < DECREASE_INTERVAL_MS + rttMs)
         return
       const base = Math.min(this.limit ?? referenceBps, referenceBps)
@@ -75,9 +88,9 @@ export class LossBasedEstimator {
     }
   }
 
-  /** A probe showed the link carries `bps`; unless loss is high, the limit moves up to it. */
+  /** A probe showed the link carries `bps`; unless loss is high now, the limit moves up to it. */
   raiseTo(bps: number): void {
-    if (this.limit === undefined || this.averageLoss > HIGH_LOSS) return
+    if (this.limit === undefined || this.currentLossFraction > HIGH_LOSS) return
     this.limit = Math.max(this.limit, bps)
   }
 }

@@ -1,11 +1,14 @@
 import type { BandwidthEstimator } from "../../src/media/bandwidth-estimator.ts"
+import { TRANSPORT_OVERHEAD_BYTES } from "../../src/media/packet-overhead.ts"
 import type { PacketResult } from "../../src/transport/transport.ts"
 
 /**
  * A sans-IO downlink for bandwidth-estimator tests: one bottleneck of `capacityBps` behind a
  * FIFO queue that holds `queueMs` of data at the current capacity (tail drop beyond), random
- * loss from a seeded PRNG before the queue, and a fixed propagation delay each way. A sender
- * paces media at min(estimate, demand) in 1200-byte packets, sends the probe padding the
+ * loss from a seeded PRNG before the queue, and a fixed propagation delay each way. Every packet
+ * takes its RTP size plus `TRANSPORT_OVERHEAD_BYTES` on the link (the feedback reports the RTP
+ * size), and the sender paces those wire bytes: media at min(estimate, demand) in 1200-byte
+ * packets. It sends the probe padding the
  * estimator asks for, and the receiver returns transport-wide feedback every 50 ms, its
  * arrival times in its own epoch. Time advances in 1 ms steps; nothing reads a clock.
  */
@@ -113,9 +116,10 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
   estimator.setDesiredBitrate(options.demandBps)
 
   const send = (nowMs: number, sizeBytes: number, probe: boolean): void => {
+    const wireBytes = sizeBytes + TRANSPORT_OVERHEAD_BYTES
     const queuedBytes = (Math.max(linkFreeAtMs - nowMs, 0) * capacityBps) / 8000
     const queueLimitBytes = (queueMs * capacityBps) / 8000
-    const lost = random() < lossRate || queuedBytes + sizeBytes > queueLimitBytes
+    const lost = random() < lossRate || queuedBytes + wireBytes > queueLimitBytes
     if (lost) {
       unreported.push({
         sendTimeMs: nowMs,
@@ -127,7 +131,7 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
       return
     }
     const startMs = Math.max(nowMs, linkFreeAtMs)
-    linkFreeAtMs = startMs + (sizeBytes * 8000) / capacityBps
+    linkFreeAtMs = startMs + (wireBytes * 8000) / capacityBps
     const deliveredAtMs = linkFreeAtMs + propagationMs
     unreported.push({
       sendTimeMs: nowMs,
@@ -149,7 +153,10 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
     for (const packet of reported) {
       if (packet.deliveredAtMs !== undefined) {
         lastQueueDelayMs = Math.max(
-          packet.deliveredAtMs - propagationMs - packet.sendTimeMs - (1200 * 8000) / capacityBps,
+          packet.deliveredAtMs -
+            propagationMs -
+            packet.sendTimeMs -
+            ((PACKET_BYTES + TRANSPORT_OVERHEAD_BYTES) * 8000) / capacityBps,
           0
         )
       }
@@ -183,10 +190,11 @@ export const runSession = (estimator: BandwidthEstimator, options: SessionOption
     const rateBps = options.ladderBps
       ? climbLadder(estimator, options.ladderBps)
       : Math.min(estimator.estimate().bitrateBps, options.demandBps)
-    mediaCredit = Math.min(mediaCredit + rateBps / 8000, 4 * PACKET_BYTES)
-    while (mediaCredit >= PACKET_BYTES) {
+    const wirePacketBytes = PACKET_BYTES + TRANSPORT_OVERHEAD_BYTES
+    mediaCredit = Math.min(mediaCredit + rateBps / 8000, 4 * wirePacketBytes)
+    while (mediaCredit >= wirePacketBytes) {
       send(nowMs, PACKET_BYTES, false)
-      mediaCredit -= PACKET_BYTES
+      mediaCredit -= wirePacketBytes
     }
     if (nowMs % tickIntervalMs === 0) {
       for (let padding = estimator.tick(nowMs); padding > 0; padding -= PACKET_BYTES) {

@@ -146,6 +146,31 @@ describe("AIMD rate control", () => {
     expect(control.update("overusing", 900_000, 1000, 10_000_000, 1_500_000)).toBeCloseTo(1_275_000)
   })
 
+  it("cuts from the rate a burst was just delivered at when the acknowledged rate lags behind it, never up to it", () => {
+    const control = new AimdRateControl(2_300_000, { minBps: 50_000, maxBps: 10_000_000 })
+    // A layer switch: the acknowledged rate still shows the old layer, the keyframe crossed the link at 3 Mbit/s.
+    expect(control.update("overusing", 1_300_000, 0, 10_000_000, undefined, 3_000_000)).toBeCloseTo(2_300_000)
+    expect(control.update("overusing", 1_300_000, 1000, 10_000_000, undefined, 2_400_000)).toBeCloseTo(
+      2_040_000
+    )
+    // A burst slower than the acknowledged rate says less than it.
+    expect(control.update("overusing", 1_600_000, 2000, 10_000_000, undefined, 400_000)).toBeCloseTo(
+      1_360_000
+    )
+  })
+
+  it("after a probe filled a link that media alone uses little of, lands at 95 % of what it measured, not 85 %", () => {
+    const bounds = { minBps: 50_000, maxBps: 10_000_000 }
+    // Audio only on a thin link: the probe's own queue drains as soon as the probe is over.
+    const appLimited = new AimdRateControl(250_000, bounds)
+    expect(appLimited.update("overusing", 120_000, 0, 10_000_000, 300_000, undefined, 60_000)).toBeCloseTo(
+      285_000
+    )
+    // Media near the link: the usual cut, to drain media's share of the queue too.
+    const busy = new AimdRateControl(250_000, bounds)
+    expect(busy.update("overusing", 280_000, 0, 10_000_000, 300_000, undefined, 230_000)).toBeCloseTo(255_000)
+  })
+
   it("grows about 8 %/s while no capacity is known", () => {
     const control = new AimdRateControl(1_000_000, { minBps: 50_000, maxBps: 10_000_000 })
     control.update("normal", 1_000_000, 0, 10_000_000)

@@ -4,6 +4,7 @@ import {
   type AllocationInput,
   LayerAllocator,
   RESERVE,
+  RESUME_HOLD_MS,
   type SlotAllocation,
   type SlotDemand,
   type SlotPreferences,
@@ -170,13 +171,39 @@ describe("LayerAllocator over time", () => {
     expect(run(allocator, 1000, 1_000_000)).toBe(360)
     expect(run(allocator, 1500, 200_000)).toBe(180)
     expect(run(allocator, 2000, 100_000)).toBe("bandwidth")
-    // the estimate recovers at once, the layers come back one hold at a time
+    // the estimate recovers at once: the picture comes back at the minimum after the shorter
+    // resume hold, the layers above it one hold at a time
     expect(run(allocator, 3000, 3_000_000)).toBe("bandwidth")
-    expect(run(allocator, 2000 + SWITCH_HOLD_MS - 1, 3_000_000)).toBe("bandwidth")
-    expect(run(allocator, 2000 + SWITCH_HOLD_MS, 3_000_000)).toBe(720)
-    expect(run(allocator, 8000, 1_000_000)).toBe(360)
-    expect(run(allocator, 8000 + SWITCH_HOLD_MS - 1, 3_000_000)).toBe(360)
-    expect(run(allocator, 8000 + SWITCH_HOLD_MS, 3_000_000)).toBe(720)
+    expect(run(allocator, 2000 + RESUME_HOLD_MS - 1, 3_000_000)).toBe("bandwidth")
+    expect(run(allocator, 2000 + RESUME_HOLD_MS, 3_000_000)).toBe(180)
+    expect(run(allocator, 2000 + RESUME_HOLD_MS + SWITCH_HOLD_MS - 1, 3_000_000)).toBe(180)
+    expect(run(allocator, 2000 + RESUME_HOLD_MS + SWITCH_HOLD_MS, 3_000_000)).toBe(720)
+    expect(run(allocator, 10_000, 1_000_000)).toBe(360)
+    expect(run(allocator, 10_000 + SWITCH_HOLD_MS - 1, 3_000_000)).toBe(360)
+    expect(run(allocator, 10_000 + SWITCH_HOLD_MS, 3_000_000)).toBe(720)
+  })
+
+  it("keeps the minimum while it fits, and brings a paused slot back to it only with the fill's headroom", () => {
+    const allocator = new LayerAllocator()
+    // A thin link: 180p (150k) beside 60k of audio.
+    const at = (nowMs: number, videoBps: number) =>
+      heightOf(
+        allocator.allocate({
+          nowMs,
+          budgetBps: budgetFor(videoBps, 60_000),
+          audioBps: 60_000,
+          slots: [slot("a", a)]
+        }).slots[0]!,
+        a
+      )
+    expect(at(0, 160_000)).toBe(180)
+    expect(at(1000, 150_000)).toBe(180)
+    expect(at(2000, 140_000)).toBe("bandwidth")
+    // Just fitting again is not enough to come back, nor is the fill's headroom before the resume hold.
+    expect(at(2000 + RESUME_HOLD_MS, 160_000)).toBe("bandwidth")
+    expect(at(2000 + RESUME_HOLD_MS - 1, 190_000)).toBe("bandwidth")
+    expect(at(2000 + RESUME_HOLD_MS, 186_000)).toBe("bandwidth")
+    expect(at(2000 + RESUME_HOLD_MS + 250, 188_000)).toBe(180)
   })
 
   it("under congestion goes down to where the layers fit with headroom, not to the brink", () => {

@@ -1,8 +1,10 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { FLOWING_MS, LayerMonitor } from "../../src/media/layer-monitor.ts"
+import { FLOWING_MS, LayerMonitor, STOPPED_LAYER_MS } from "../../src/media/layer-monitor.ts"
+import { RTP_HEADER_BYTES, TRANSPORT_OVERHEAD_BYTES } from "../../src/media/packet-overhead.ts"
 
-const OVERHEAD = 24
+/** What each packet costs the subscriber's link besides its payload. */
+const OVERHEAD = RTP_HEADER_BYTES + TRANSPORT_OVERHEAD_BYTES
 const MTU = 1200
 
 /** A VP8 payload: a keyframe announcing width x height, or a delta frame, padded to `length` bytes. */
@@ -135,13 +137,14 @@ describe("LayerMonitor rates", () => {
 })
 
 describe("LayerMonitor flowing", () => {
-  it("a layer flows until it has been silent for 1.5 s, and its rate then decays to zero", () => {
+  it("a layer that stops while another flows stops flowing after 0.5 s, and its rate then decays to zero", () => {
     const monitor = new LayerMonitor()
     feed(monitor, [layer({ ssrc: 1 }), layer({ ssrc: 2 })], 0, 2000)
-    feed(monitor, [layer({ ssrc: 2 })], 2000, 3000)
     const last = 2000 - 1000 / 30
-    expect(monitor.layer(1, last + FLOWING_MS - 1)!.flowing).toBe(true)
-    expect(monitor.layer(1, last + FLOWING_MS + 1)!.flowing).toBe(false)
+    feed(monitor, [layer({ ssrc: 2 })], 2000, last + STOPPED_LAYER_MS - 1 - 2000)
+    expect(monitor.layer(1, last + STOPPED_LAYER_MS - 1)!.flowing).toBe(true)
+    feed(monitor, [layer({ ssrc: 2 })], last + STOPPED_LAYER_MS - 1, 5000 - (last + STOPPED_LAYER_MS - 1))
+    expect(monitor.layer(1, last + STOPPED_LAYER_MS + 1)!.flowing).toBe(false)
     expect(monitor.layer(1, 3500)!.bitrateBps).toBe(0)
     expect(monitor.flowingLayers(4500).map((l) => l.ssrc)).toEqual([2])
     expect(
@@ -150,6 +153,26 @@ describe("LayerMonitor flowing", () => {
         .map((l) => l.ssrc)
         .sort()
     ).toEqual([1, 2])
+  })
+})
+
+describe("LayerMonitor stalls", () => {
+  it("when the whole track falls silent (the publisher's uplink), its layers flow on for 1.5 s", () => {
+    const monitor = new LayerMonitor()
+    feed(monitor, [layer({ ssrc: 1 }), layer({ ssrc: 2, fps: 15 })], 0, 2000)
+    // Layer 2 sent its last frame 33 ms before layer 1 did: no sign that layer 1 flowed on without it.
+    const flowing = (nowMs: number) =>
+      monitor
+        .flowingLayers(nowMs)
+        .map((l) => l.ssrc)
+        .sort()
+    const last2 = 2000 - 1000 / 15
+    expect(flowing(last2 + FLOWING_MS - 1)).toEqual([1, 2])
+    expect(flowing(last2 + FLOWING_MS + 1)).toEqual([1])
+    expect(flowing(2000 + FLOWING_MS)).toEqual([])
+    // The track comes back: so do its layers.
+    feed(monitor, [layer({ ssrc: 1 }), layer({ ssrc: 2, fps: 15 })], 4000, 100)
+    expect(flowing(4100)).toEqual([1, 2])
   })
 })
 

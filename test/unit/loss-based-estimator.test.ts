@@ -48,6 +48,32 @@ describe("loss-based estimator", () => {
     expect(loss.limitBps).toBeLessThan(2_000_000)
   })
 
+  it("stops cutting once a report shows a burst of loss is over, though the average still remembers it", () => {
+    const loss = new LossBasedEstimator({ minBps: 50_000, smoothing: 0.3 })
+    // The queue overflowed when the capacity fell: heavy loss for a few windows, one every 400 ms.
+    let nowMs = 0
+    const report = (lossFraction: number) => {
+      nowMs += 400
+      loss.onLoss(lossFraction, 2_000_000, 2_000_000, nowMs, 50)
+    }
+    for (let i = 0; i < 4; i++) report(0.6)
+    const afterBurst = loss.limitBps!
+    expect(afterBurst).toBeLessThan(1_000_000)
+    expect(loss.currentLossFraction).toBeGreaterThan(0.1)
+    // Then clean windows: the average needs seconds to forget, the limit does not fall further.
+    report(0)
+    expect(loss.averageLossFraction).toBeGreaterThan(0.1)
+    expect(loss.currentLossFraction).toBe(0)
+    for (let i = 0; i < 3; i++) report(0.02)
+    expect(loss.limitBps).toBe(afterBurst)
+    // A probe that got through may lift it now, without waiting for the average.
+    loss.raiseTo(1_500_000)
+    expect(loss.limitBps).toBe(1_500_000)
+    // Loss that is heavy now still cuts.
+    report(0.6)
+    expect(loss.limitBps).toBeLessThan(1_500_000)
+  })
+
   it("never drops below its floor and never yields a non-finite limit", () => {
     fc.assert(
       fc.property(
