@@ -15,6 +15,7 @@ export class MediaCounters {
   droppedSubscriberQueue = 0
   droppedWaitingForKeyframe = 0
   droppedUnbound = 0
+  droppedDuplicate = 0
   droppedNotConnected = 0
   keyframeRequestsFromSubscribers = 0
   keyframeRequestsToPublishers = 0
@@ -47,6 +48,7 @@ export class Counters extends Context.Service<Counters, MediaCounters>()("prism/
         yield* Metric.update(dropped("waiting_for_keyframe"), delta("droppedWaitingForKeyframe"))
         yield* Metric.update(dropped("stale_binding"), delta("droppedUnbound"))
         yield* Metric.update(dropped("not_connected"), delta("droppedNotConnected"))
+        yield* Metric.update(dropped("duplicate"), delta("droppedDuplicate"))
         yield* Metric.update(
           Metric.withAttributes(M.keyframeRequests, { direction: "from_subscriber" }),
           delta("keyframeRequestsFromSubscribers")

@@ -2,6 +2,7 @@ import { Clock, Effect, Queue, Schedule } from "effect"
 import { Buggify } from "../fault/buggify.ts"
 import { AudioLevelMeter } from "../media/audio-level.ts"
 import { type CodecName, isVideoCodec } from "../media/codec.ts"
+import { DuplicateFilter } from "../media/duplicate-filter.ts"
 import { isKeyframe } from "../media/keyframe.ts"
 import { KeyframeRequestThrottle } from "../media/keyframe-request-throttle.ts"
 import { type LayerInfo, LayerMonitor } from "../media/layer-monitor.ts"
@@ -55,6 +56,7 @@ export class Track {
   /** One per SSRC: many subscribers asking for a keyframe of a layer at once make one request. */
   private readonly throttles = new Map<number, KeyframeRequestThrottle>()
   private readonly nackGenerators = new Map<number, NackGenerator>()
+  private readonly duplicates = new Map<number, DuplicateFilter>()
   private readonly ssrcs = new Set<number>()
   private readonly newestSeq = new Map<number, number>()
   /** Per SSRC, the count of in-order packets up to its newest; per sink, that count when it was attached. */
@@ -184,7 +186,12 @@ export class Track {
       this.bytesReceived += packet.payload.byteLength
       if (!this.ssrcs.has(packet.ssrc)) {
         this.ssrcs.add(packet.ssrc)
+        this.duplicates.set(packet.ssrc, new DuplicateFilter())
         if (packet.rid !== undefined) this.ridBySsrc.set(packet.ssrc, packet.rid)
+      }
+      if (this.duplicates.get(packet.ssrc)!.isDuplicate(packet.sequenceNumber)) {
+        counters.droppedDuplicate++
+        continue
       }
       this.lastSsrc = packet.ssrc
       if (packet.audioLevel !== undefined) this.audioLevel.observe(packet.audioLevel.level)
