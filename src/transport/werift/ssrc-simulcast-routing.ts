@@ -2,6 +2,7 @@ import { MediaStreamTrack, type RTCPeerConnection, type RTCRtpTransceiver } from
 import type { SsrcSimulcastLayer } from "../sdp-ssrc-simulcast.ts"
 
 interface WeriftRouter {
+  ssrcTable: Record<number, unknown>
   registerRtpReceiver: (receiver: unknown, ssrc: number) => void
 }
 
@@ -17,7 +18,9 @@ interface WeriftReceiver {
  * and every layer's RTX would be dropped. This registers each layer's SSRC with werift's
  * router as a track of the publication's receiver and each FID RTX SSRC as a retransmission
  * of its layer, which werift then unwraps into that track. werift wipes the RTX map whenever
- * it (re)applies a description, so this runs after each answer is set.
+ * it (re)applies a description, so this runs after each answer is set. An SSRC that already
+ * belongs to another m-line (or to one of the server's senders) is left alone: an offer may
+ * not take over another stream's routing.
  */
 export const routeSsrcSimulcast = (
   pc: RTCPeerConnection,
@@ -28,6 +31,7 @@ export const routeSsrcSimulcast = (
   const receiver = transceiver.receiver as unknown as Partial<WeriftReceiver>
   if (
     typeof router?.registerRtpReceiver !== "function" ||
+    typeof router.ssrcTable !== "object" ||
     typeof receiver.ssrcByRtx !== "object" ||
     typeof receiver.trackBySSRC !== "object" ||
     !Array.isArray(receiver.tracks)
@@ -35,7 +39,12 @@ export const routeSsrcSimulcast = (
     throw new Error("werift changed: RtpRouter.registerRtpReceiver or RTCRtpReceiver.ssrcByRtx is gone")
   }
   const codec = receiver.tracks[0]?.codec
+  const free = (ssrc: number) => {
+    const owner = router.ssrcTable![ssrc]
+    return owner === undefined || owner === transceiver.receiver
+  }
   for (const layer of layers) {
+    if (!free(layer.ssrc)) continue
     router.registerRtpReceiver(transceiver.receiver, layer.ssrc)
     if (!receiver.trackBySSRC[layer.ssrc]) {
       // Fires the transceiver's onTrack, through which the publication subscribes to it.
@@ -49,7 +58,7 @@ export const routeSsrcSimulcast = (
         })
       )
     }
-    if (layer.rtxSsrc !== undefined) {
+    if (layer.rtxSsrc !== undefined && free(layer.rtxSsrc)) {
       router.registerRtpReceiver(transceiver.receiver, layer.rtxSsrc)
       receiver.ssrcByRtx[layer.rtxSsrc] = layer.ssrc
     }
