@@ -413,7 +413,8 @@ describe("simulcast signalled by a=ssrc-group:SIM, through real werift peers", (
       expect(publisher.rtxSent).toBeGreaterThan(0)
       const sinceReoffer = packets.slice(packets.findIndex((p) => p.sequenceNumber === lastBeforeReoffer) + 1)
       expect(sinceReoffer.some((p) => lateFill(p, packets))).toBe(true)
-      // Switching asked the publisher for keyframes of the layer it needed.
+      // Switching asked the publisher for a keyframe of the layer it needed, by that layer's SSRC.
+      expect(publisher.pli.has(pinned.ssrc)).toBe(true)
       expect([...publisher.pli.keys()].every((ssrc) => LAYERS.some((l) => l.ssrc === ssrc))).toBe(true)
     } finally {
       await Promise.all([publisher.close(), viewer.close()])
