@@ -8,8 +8,9 @@ const PATH = "/debug/rooms/:room/participants/:participant/slots/:mid/layer"
 
 /**
  * Operator and test hook on the internal port: pin one subscriber's video slot to a simulcast
- * layer (`PUT …/layer/:rid`), or hand it back to the bandwidth allocator (`DELETE …/layer`).
- * The switch still waits for a keyframe of that layer, as every switch does.
+ * layer (`PUT …/layer/:rid`; layers without rids, signalled by an SSRC group, by their index
+ * among the flowing layers, lowest first), or hand it back to the bandwidth allocator
+ * (`DELETE …/layer`). The switch still waits for a keyframe of that layer, as every switch does.
  */
 export const LayerOverrideRoutes = HttpRouter.use(
   Effect.fn(function* (router) {
@@ -29,7 +30,7 @@ export const LayerOverrideRoutes = HttpRouter.use(
           : errorResponse(
               409,
               "layer_not_available",
-              "the slot has no track, or no flowing layer with that rid"
+              "the slot has no track, or no flowing layer with that rid (or index)"
             )
       }).pipe(Effect.catch((error) => Effect.succeed(responseForError(error as { readonly _tag: string }))))
     yield* router.add("PUT", `${PATH}/:rid`, () =>

@@ -152,16 +152,19 @@ class LayerStats {
  * resolution and whether it flows, and an ordering from lowest to highest quality that
  * stays put while the layers do: by resolution once every layer announced one, else by
  * bitrate once every layer was measured for a full second, else by the order of the rids
- * the offer declared (lowest first), else in the order the layers appeared.
+ * (or, without rids, of the SIM group's SSRCs) the offer declared, lowest first, else in the
+ * order the layers appeared.
  */
 export class LayerMonitor {
   private readonly stats = new Map<number, LayerStats>()
   private readonly ridRank: ReadonlyMap<string, number>
+  private readonly ssrcRank: ReadonlyMap<number, number>
   private order: ReadonlyArray<number> = []
   private seen = 0
 
-  constructor(ridsLowToHigh: ReadonlyArray<string> = []) {
+  constructor(ridsLowToHigh: ReadonlyArray<string> = [], ssrcsLowToHigh: ReadonlyArray<number> = []) {
     this.ridRank = new Map(ridsLowToHigh.map((rid, index) => [rid, index]))
+    this.ssrcRank = new Map(ssrcsLowToHigh.map((ssrc, index) => [ssrc, index]))
   }
 
   onPacket(packet: MonitoredPacket, codec: CodecName, keyframe: boolean, nowMs: number): void {
@@ -212,8 +215,11 @@ export class LayerMonitor {
 
   private ordered(infos: ReadonlyMap<number, LayerInfo>): ReadonlyArray<number> {
     const layers = [...this.stats.values()]
+    const unranked = Math.max(this.ridRank.size, this.ssrcRank.size)
     const rank = (layer: LayerStats): number =>
-      layer.rid === undefined ? this.ridRank.size : (this.ridRank.get(layer.rid) ?? this.ridRank.size)
+      (layer.rid === undefined ? undefined : this.ridRank.get(layer.rid)) ??
+      this.ssrcRank.get(layer.ssrc) ??
+      unranked
     const byDeclaration = (a: LayerStats, b: LayerStats): number =>
       rank(a) - rank(b) || a.seenOrder - b.seenOrder
     if (layers.every((l) => l.width !== undefined && l.height !== undefined)) {

@@ -63,7 +63,11 @@ export class Downlink {
     }
   }
 
-  /** Pins a video slot to the layer with this rid (undefined: back to the allocator's choice). */
+  /**
+   * Pins a video slot to the layer with this rid (undefined: back to the allocator's choice).
+   * Layers without rids (simulcast by SSRC group) are named by their index among the flowing
+   * layers, lowest quality first: "0", "1", …
+   */
   force(slotMid: string, rid: string | undefined, nowMs: number): boolean {
     const slot = this.video.find((s) => s.mid === slotMid)
     const track = slot?.track
@@ -71,7 +75,9 @@ export class Downlink {
     if (rid === undefined) {
       this.allocator.force(slot.key, undefined)
     } else {
-      const layer = track.flowingLayers(nowMs).find((l) => l.rid === rid)
+      const layers = track.flowingLayers(nowMs)
+      const byIndex = /^\d{1,2}$/.test(rid) && layers.every((l) => l.rid === undefined)
+      const layer = layers.find((l) => l.rid === rid) ?? (byIndex ? layers[Number(rid)] : undefined)
       if (!layer) return false
       this.allocator.force(slot.key, layer.ssrc)
     }

@@ -81,7 +81,7 @@ export class Track {
     this.codec = options.publication.codecs[0]!.name
     this.rids = options.publication.rids
     for (const codec of options.publication.codecs) this.codecByPayloadType.set(codec.payloadType, codec.name)
-    this.layers = new LayerMonitor(this.rids)
+    this.layers = new LayerMonitor(this.rids, options.publication.simulcastSsrcs)
   }
 
   /** Creates the track and forks its fibers into the current scope. */
@@ -147,9 +147,12 @@ export class Track {
     return ssrc === undefined ? undefined : this.ridBySsrc.get(ssrc)
   }
 
-  /** Simulcast publications let each subscriber choose a layer; otherwise every SSRC (e.g. after a source change) flows. */
+  /**
+   * Simulcast publications (layers by rid or by an SSRC group) let each subscriber choose a
+   * layer; otherwise every SSRC (e.g. after a source change) flows.
+   */
   get simulcast(): boolean {
-    return this.rids.length > 1
+    return this.rids.length > 1 || (this.options.publication.simulcastSsrcs?.length ?? 0) > 1
   }
 
   /** The layers a subscriber can be given now, lowest quality first (one for a plain track). */

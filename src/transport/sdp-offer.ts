@@ -1,7 +1,15 @@
+import {
+  MAX_SECTION_GROUPS,
+  MAX_SECTION_SSRCS,
+  parseSsrc,
+  type SsrcSimulcastLayer,
+  ssrcSimulcastLayers
+} from "./sdp-ssrc-simulcast.ts"
+
 /**
  * A bounded, forgiving read of an SDP offer: enough to reject garbage with a clear reason
  * before it reaches the WebRTC stack, and to learn what werift does not tell us (offer
- * direction and the simulcast rid order of each m-line).
+ * direction, the simulcast rid order of each m-line, and simulcast signalled by SSRC groups).
  */
 
 export type OfferDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive"
@@ -13,6 +21,11 @@ export interface OfferedMedia {
   readonly rejected: boolean
   /** rids the client will send, in the order the offer declares them. */
   readonly sendRids: ReadonlyArray<string>
+  /**
+   * Video simulcast signalled by `a=ssrc-group:SIM` instead of rids: each layer's SSRC (and
+   * RTX SSRC), lowest first. Empty with rids, or without one well-formed SIM group.
+   */
+  readonly ssrcLayers: ReadonlyArray<SsrcSimulcastLayer>
 }
 
 export interface OfferSummary {
@@ -39,6 +52,8 @@ export const readOffer = (sdp: string): OfferCheck => {
     direction: OfferDirection | undefined
     rids: string[]
     simulcastOrder: string[] | undefined
+    ssrcs: Set<number>
+    ssrcGroups: string[]
   }> = []
   for (const line of lines) {
     if (!/^[a-z]=/.test(line)) return { ok: false, reason: `malformed SDP line: ${line.slice(0, 40)}` }
@@ -55,7 +70,9 @@ export const readOffer = (sdp: string): OfferCheck => {
         mid: undefined,
         direction: undefined,
         rids: [],
-        simulcastOrder: undefined
+        simulcastOrder: undefined,
+        ssrcs: new Set(),
+        ssrcGroups: []
       })
       continue
     }
@@ -75,17 +92,29 @@ export const readOffer = (sdp: string): OfferCheck => {
     } else if (current && name === "simulcast") {
       const send = /(?:^|\s)send\s+(\S+)/.exec(value)
       if (send?.[1]) current.simulcastOrder = send[1].split(/[;,]/).map((rid) => rid.replace(/^~/, ""))
+    } else if (current && name === "ssrc") {
+      // One past the limit is kept so that an oversized m-line is recognised as such.
+      const space = value.indexOf(" ")
+      const ssrc = parseSsrc(space < 0 ? value : value.slice(0, space))
+      if (ssrc !== undefined && current.ssrcs.size <= MAX_SECTION_SSRCS) current.ssrcs.add(ssrc)
+    } else if (current && name === "ssrc-group") {
+      if (current.ssrcGroups.length <= MAX_SECTION_GROUPS) current.ssrcGroups.push(value)
     }
   }
-  const media = sections.map(
-    (section): OfferedMedia => ({
+  const media = sections.map((section): OfferedMedia => {
+    const sendRids = section.simulcastOrder?.filter((rid) => section.rids.includes(rid)) ?? section.rids
+    return {
       kind: section.kind,
       mid: section.mid,
       direction: section.direction ?? sessionDirection,
       rejected: section.port === 0,
-      sendRids: section.simulcastOrder?.filter((rid) => section.rids.includes(rid)) ?? section.rids
-    })
-  )
+      sendRids,
+      ssrcLayers:
+        section.kind === "video" && sendRids.length === 0
+          ? ssrcSimulcastLayers(section.ssrcs, section.ssrcGroups)
+          : []
+    }
+  })
   const usable = media.filter(
     (m) => !m.rejected && m.direction !== "inactive" && (m.kind === "audio" || m.kind === "video")
   )

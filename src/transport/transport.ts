@@ -25,6 +25,11 @@ export interface PublicationDescription {
   readonly codecs: ReadonlyArray<NegotiatedCodec>
   /** Simulcast rids in the order the offer declares them (empty without simulcast). */
   readonly rids: ReadonlyArray<string>
+  /**
+   * Simulcast signalled by `a=ssrc-group:SIM` instead of rids: the layers' media SSRCs in the
+   * order the group declares them, lowest quality first (absent or empty without such a group).
+   */
+  readonly simulcastSsrcs?: ReadonlyArray<number>
 }
 
 /** An m-line on which the server sends media to the client (a subscription slot). */

@@ -29,6 +29,7 @@ import { iceGenerations, resumeRestartedIce } from "./ice-restart.ts"
 import { type ServerPeerOptions, serverPeerConfig } from "./peer-config.ts"
 import { PeerCongestion } from "./peer-congestion.ts"
 import { SlotSender } from "./slot-sender.ts"
+import { routeSsrcSimulcast } from "./ssrc-simulcast-routing.ts"
 
 export interface WeriftPeer {
   readonly peer: Peer
@@ -125,6 +126,12 @@ const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSum
   }
   const answer = await pc.createAnswer()
   await pc.setLocalDescription(answer)
+  for (const transceiver of pc.getTransceivers()) {
+    const offered = summary.media.find((m) => m.mid === transceiver.mid)
+    if (offered && PUBLISHING.has(offered.direction) && offered.ssrcLayers.length > 1) {
+      routeSsrcSimulcast(pc, transceiver, offered.ssrcLayers)
+    }
+  }
   return withoutReceiveOnlySsrcs(pc.localDescription?.sdp ?? answer.sdp)
 }
 
@@ -178,7 +185,13 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
     const codecs = negotiatedCodecs(transceiver.codecs)
     if (codecs.length === 0) continue
     if (PUBLISHING.has(offered.direction)) {
-      publications.push({ mid, kind, codecs, rids: offered.sendRids })
+      publications.push({
+        mid,
+        kind,
+        codecs,
+        rids: offered.sendRids,
+        simulcastSsrcs: offered.ssrcLayers.map((layer) => layer.ssrc)
+      })
       publicationTransceivers.set(mid, transceiver)
     } else if (offered.direction === "recvonly") {
       slotTransceivers.push({ transceiver, mid, kind, codecs })
