@@ -90,8 +90,7 @@ export class Track {
       const inbox = yield* Queue.dropping<InboundRtp>(options.queuePackets)
       const buggify = yield* Buggify
       const track = new Track(options, inbox, buggify)
-      const handle = (batch: ReadonlyArray<InboundRtp>) =>
-        Clock.currentTimeMillis.pipe(Effect.map((now) => track.fanOut(batch, now)))
+      const handle = (batch: ReadonlyArray<InboundRtp>) => Effect.sync(() => track.fanOut(batch))
       const stallThenHandle = (batch: ReadonlyArray<InboundRtp>) =>
         buggify.fires("track.batch-delay")
           ? Effect.sleep(buggify.delayMs("track.batch-delay")).pipe(Effect.andThen(handle(batch)))
@@ -179,7 +178,7 @@ export class Track {
     this.options.peer.requestKeyframe(this.mid, ssrc)
   }
 
-  private fanOut(batch: ReadonlyArray<InboundRtp>, nowMs: number): void {
+  private fanOut(batch: ReadonlyArray<InboundRtp>): void {
     const counters = this.options.counters
     const video = isVideoCodec(this.codec)
     for (const packet of batch) {

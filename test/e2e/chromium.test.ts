@@ -406,7 +406,8 @@ describe("Chromium publisher and subscriber through the SFU", () => {
       const before = videoSlotOf(view, chromiumId)!
       console.log(
         `per-subscriber layers: chromium ${before.layer?.rid}, libwebrtc ${videoSlotOf(view, nativeId)?.layer?.rid}; ` +
-          `estimates ${view.participants.map((p) => `${p.id}=${p.downlink?.estimateBps ?? "-"}(${p.downlink?.source})`).join(" ")}`
+          `estimates ${view.participants.map((p) => `${p.id}=${p.downlink?.estimateBps ?? "-"}(${p.downlink?.source})`).join(" ")}; ` +
+          `publisher layers ${await layersOf(publisher)}`
       )
 
       // Force the Chromium subscriber onto another layer through the internal hook, both ways.

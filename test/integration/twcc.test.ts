@@ -23,7 +23,6 @@ import { WeriftTransport } from "../../src/transport/werift/werift-transport.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
 import { waitFor } from "../support/werift-client.ts"
 import {
-  findStats,
   joinRoom,
   SyntheticCamera,
   type WrtcPeerConnection,
@@ -202,7 +201,9 @@ describe("transport-wide congestion control with real clients", () => {
       // The selected pair's: the first candidate pair in the stats may be another interface's.
       const estimate = async () => {
         const entries: Array<Record<string, unknown>> = []
-        ;(await publisher.getStats()).forEach((value) => entries.push(value))
+        ;(await publisher.getStats()).forEach((value) => {
+          entries.push(value)
+        })
         const selected = entries.find((e) => e["type"] === "transport")?.["selectedCandidatePairId"]
         const pair = entries.find((e) => e["type"] === "candidate-pair" && e["id"] === selected)
         return Number(pair?.["availableOutgoingBitrate"] ?? 0)
