@@ -38,6 +38,8 @@ export interface MonitoredPacket {
 export const FLOWING_MS = 1500
 /** A layer silent this long while another layer of its track is not has stopped. */
 export const STOPPED_LAYER_MS = 500
+/** ...and at least this many of its own frame intervals (a 2 fps layer gets 1.5 s). */
+const STOPPED_FRAME_INTERVALS = 3
 const BUCKET_MS = 100
 const BUCKETS = 10
 /** Rates of a layer younger than this are averaged over this much, so one early burst is not a huge rate. */
@@ -135,15 +137,18 @@ class LayerStats {
       height: this.height,
       fps: (frames * 1000) / windowMs,
       bitrateBps,
-      flowing: this.flowing(nowMs, trackNewestMs)
+      flowing: this.flowing(nowMs, trackNewestMs, frames / windowMs)
     }
   }
 
-  private flowing(nowMs: number, trackNewestMs: number): boolean {
+  /** @param framesPerMs the layer's recent frame rate: a slow layer (screen content) gets longer before it counts as stopped */
+  private flowing(nowMs: number, trackNewestMs: number, framesPerMs: number): boolean {
     const silentMs = nowMs - this.lastPacketMs
     if (silentMs >= FLOWING_MS) return false
+    const stoppedAfterMs =
+      framesPerMs > 0 ? Math.max(STOPPED_LAYER_MS, STOPPED_FRAME_INTERVALS / framesPerMs) : FLOWING_MS
     const othersFlow = trackNewestMs - this.lastPacketMs >= STOPPED_LAYER_MS / 2
-    return silentMs < STOPPED_LAYER_MS || !othersFlow
+    return silentMs < stoppedAfterMs || !othersFlow
   }
 }
 

@@ -52,7 +52,15 @@ describe("demo page", () => {
       [bob, "Alice"]
     ] as const) {
       const tile = await viewer.remoteTileNamed(other, 20_000)
-      const first = await viewer.video(tile)
+      // The tile is named as soon as the binding arrives; its first frame follows the keyframe.
+      const first = await pollUntil(
+        async () => {
+          const video = await viewer.video(tile)
+          return video.width > 0 ? video : undefined
+        },
+        10_000,
+        `${other}'s first frame on ${viewer.name}'s page`
+      )
       expect(first.width).toBeGreaterThan(0)
       const later = await pollUntil(
         async () => {

@@ -373,6 +373,17 @@ describe("simulcast signalled by a=ssrc-group:SIM, through real werift peers", (
         15_000,
         "the viewer to get another layer"
       )
+      // A hole the publisher leaves in the new layer is repaired by that layer's RTX, restored
+      // after the re-offer (the publisher withholds one packet in 30, so this takes a moment).
+      await waitFor(
+        () => {
+          const arrived = firstArrivals(viewer.packetsOn(mid))
+          const since = arrived.slice(arrived.findIndex((p) => p.sequenceNumber === lastBeforeReoffer) + 1)
+          return since.some((p) => lateFill(p, arrived))
+        },
+        10_000,
+        "a hole after the re-offer to be filled by RTX"
+      )
       publisher.stop()
       await new Promise((resolve) => setTimeout(resolve, 500))
 

@@ -156,6 +156,19 @@ describe("LayerMonitor flowing", () => {
   })
 })
 
+describe("LayerMonitor slow layers", () => {
+  it("a slow layer (screen content at 2 fps) is not called stopped between its frames, only after three intervals", () => {
+    const monitor = new LayerMonitor()
+    feed(monitor, [layer({ ssrc: 1, fps: 2 }), layer({ ssrc: 2 })], 0, 3000)
+    // its last frame went out at 2500 ms; the other layer keeps flowing
+    feed(monitor, [layer({ ssrc: 2 })], 3000, 1000)
+    expect(monitor.layer(1, 3100)!.flowing).toBe(true)
+    expect(monitor.layer(1, 3900)!.flowing).toBe(true)
+    feed(monitor, [layer({ ssrc: 2 })], 4000, 500)
+    expect(monitor.layer(1, 4100)!.flowing).toBe(false)
+  })
+})
+
 describe("LayerMonitor stalls", () => {
   it("when the whole track falls silent (the publisher's uplink), its layers flow on for 1.5 s", () => {
     const monitor = new LayerMonitor()
