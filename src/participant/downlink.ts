@@ -1,4 +1,8 @@
-import { type BandwidthEstimate, BandwidthEstimator } from "../media/bandwidth-estimator.ts"
+import {
+  type BandwidthEstimate,
+  BandwidthEstimator,
+  defaultBandwidthEstimatorConfig
+} from "../media/bandwidth-estimator.ts"
 import { LayerAllocator, RESERVE, type SlotDemand, UPGRADE_FILL } from "../media/layer-allocator.ts"
 import type { CongestionFeedback, Peer } from "../transport/transport.ts"
 import type { SubscriptionSlot } from "./subscription-slot.ts"
@@ -9,6 +13,19 @@ const RETRANSMISSION_SHARE = 0.25
 const RETRANSMISSION_BURST_MS = 250
 /** Until feedback says otherwise, a bound audio slot is assumed to carry Opus at this rate. */
 const AUDIO_FALLBACK_BPS = 40_000
+
+/**
+ * What the allocator may spend: the estimate, when it measures the link. Receiver reports
+ * alone only say that loss happened; until it has (the estimate fell below where it started),
+ * a client without transport-cc or REMB is treated as unlimited rather than held to the
+ * starting guess, which would pause a single high-rate stream that its link carries fine.
+ */
+const budgetOf = (estimate: BandwidthEstimate): number | undefined => {
+  if (estimate.source === "none") return undefined
+  if (estimate.source === "receiver-report" && estimate.bitrateBps >= defaultBandwidthEstimatorConfig.startBps)
+    return undefined
+  return estimate.bitrateBps
+}
 
 /**
  * One subscriber's downlink: its bandwidth estimate (from the feedback its client sends), the
@@ -107,7 +124,7 @@ export class Downlink {
     if (demands.length === 0) return
     const allocation = this.allocator.allocate({
       nowMs,
-      budgetBps: estimate.source === "none" ? undefined : estimate.bitrateBps,
+      budgetBps: budgetOf(estimate),
       audioBps,
       slots: demands
     })
