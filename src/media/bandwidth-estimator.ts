@@ -93,6 +93,7 @@ export class BandwidthEstimator {
   private rembAtMs = 0
   private desiredBps: number | undefined
   private rttMs = DEFAULT_RTT_MS
+  private rttMeasured = false
   private nowMs = Number.NEGATIVE_INFINITY
   private newestReportedSendMs = Number.NEGATIVE_INFINITY
   private packetsInLossWindow = 0
@@ -160,6 +161,11 @@ export class BandwidthEstimator {
         this.delayBased.usage === "normal" &&
         this.lossLimit.currentLossFraction <= HIGH_LOSS
     })
+  }
+
+  /** The round trip to the client from its receiver reports (against our sender reports), once measured. */
+  roundTripMs(): number | undefined {
+    return this.rttMeasured ? this.rttMs : undefined
   }
 
   estimate(): BandwidthEstimate {
@@ -303,6 +309,7 @@ export class BandwidthEstimator {
     this.feedbacks++
     if (rttMs !== undefined && Number.isFinite(rttMs) && rttMs >= 0 && rttMs <= MAX_RTT_MS) {
       this.rttMs = rttMs
+      this.rttMeasured = true
       this.delayBased.setRtt(rttMs)
     }
     this.receiverReportSeen = true

@@ -22,7 +22,10 @@ const AUDIO_FALLBACK_BPS = 40_000
  */
 const budgetOf = (estimate: BandwidthEstimate): number | undefined => {
   if (estimate.source === "none") return undefined
-  if (estimate.source === "receiver-report" && estimate.bitrateBps >= defaultBandwidthEstimatorConfig.startBps)
+  if (
+    estimate.source === "receiver-report" &&
+    estimate.bitrateBps >= defaultBandwidthEstimatorConfig.startBps
+  )
     return undefined
   return estimate.bitrateBps
 }

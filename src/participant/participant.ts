@@ -90,6 +90,8 @@ export class Participant {
         })
       }
       const keyframeRequestIntervalMs = Duration.toMillis(config.keyframeRequestInterval)
+      // Made once the slots exist; the tracks read its round trip (this client's own receiver reports).
+      let downlink: Downlink | undefined
       const tracks: Track[] = []
       for (const publication of publications) {
         tracks.push(
@@ -100,7 +102,8 @@ export class Participant {
             peer,
             counters,
             queuePackets: config.publisherQueuePackets,
-            keyframeRequestIntervalMs
+            keyframeRequestIntervalMs,
+            publisherRoundTripMs: () => downlink?.estimator.roundTripMs()
           })
         )
       }
@@ -118,7 +121,7 @@ export class Participant {
       }
       const ended = yield* Deferred.make<EndReason>()
       let participant: Participant | undefined
-      const downlink = new Downlink(peer, slots)
+      downlink = new Downlink(peer, slots)
       const trackByMid = new Map(tracks.map((t) => [t.mid, t]))
       const slotByMid = new Map(slots.map((s) => [s.mid, s]))
       peer.attach({
@@ -138,14 +141,15 @@ export class Participant {
         peer.silenceMs() > timeoutMs ? Deferred.succeed(ended, "timeout" as const) : Effect.void
       ).pipe(Effect.repeat(Schedule.spaced(WATCHDOG_INTERVAL)), Effect.forkScoped)
       if (downlink.hasVideo) {
+        const subscriber = downlink
         const now = Clock.currentTimeMillis
         yield* now.pipe(
-          Effect.map((nowMs) => downlink.tick(nowMs)),
+          Effect.map((nowMs) => subscriber.tick(nowMs)),
           Effect.repeat(Schedule.spaced(DOWNLINK_TICK)),
           Effect.forkScoped
         )
         yield* now.pipe(
-          Effect.map((nowMs) => downlink.allocate(nowMs)),
+          Effect.map((nowMs) => subscriber.allocate(nowMs)),
           Effect.repeat(Schedule.spaced(ALLOCATION_INTERVAL)),
           Effect.forkScoped
         )

@@ -31,6 +31,8 @@ export interface TrackOptions {
   readonly counters: MediaCounters
   readonly queuePackets: number
   readonly keyframeRequestIntervalMs: number
+  /** The round trip to the publisher, when known (from its receiver reports, if it also subscribes). */
+  readonly publisherRoundTripMs: () => number | undefined
 }
 
 const BATCH = 64
@@ -234,7 +236,10 @@ export class Track {
   }
 
   private pollNacks(nowMs: number): void {
+    // A repeat NACK sooner than a round trip would ask again for a packet already on its way.
+    const rttMs = this.options.publisherRoundTripMs()
     for (const [ssrc, generator] of this.nackGenerators) {
+      if (rttMs !== undefined) generator.setRttMs(rttMs)
       const missing = generator.poll(nowMs)
       if (missing.length === 0) continue
       this.options.counters.nacksToPublishers += missing.length

@@ -200,3 +200,17 @@ describe("bandwidth estimator input hygiene", () => {
     expect(estimator.estimate().source).toBe("transport-cc")
   })
 })
+
+describe("bandwidth estimator round trip", () => {
+  it("reports the round trip only once a receiver report measured one, and ignores absurd ones", () => {
+    const estimator = new BandwidthEstimator()
+    expect(estimator.roundTripMs()).toBeUndefined()
+    estimator.onFeedback({ _tag: "ReceiverReport", nowMs: 0, fractionLost: 0, rttMs: undefined })
+    expect(estimator.roundTripMs()).toBeUndefined()
+    estimator.onFeedback({ _tag: "ReceiverReport", nowMs: 1000, fractionLost: 0, rttMs: 42 })
+    expect(estimator.roundTripMs()).toBe(42)
+    estimator.onFeedback({ _tag: "ReceiverReport", nowMs: 2000, fractionLost: 0, rttMs: Number.NaN })
+    estimator.onFeedback({ _tag: "ReceiverReport", nowMs: 3000, fractionLost: 0, rttMs: 1e9 })
+    expect(estimator.roundTripMs()).toBe(42)
+  })
+})

@@ -82,7 +82,8 @@ describe("a late keyframe", () => {
         peer,
         counters: new MediaCounters(),
         queuePackets: 4096,
-        keyframeRequestIntervalMs: 500
+        keyframeRequestIntervalMs: 500,
+        publisherRoundTripMs: () => undefined
       })
       const forwarded: InboundRtp[] = []
       // A slot's layer choice: it starts on the low layer and is told to move to the high one.
@@ -151,7 +152,8 @@ describe("a late keyframe", () => {
           peer: fakePeer,
           counters: new MediaCounters(),
           queuePackets: 64,
-          keyframeRequestIntervalMs: 500
+          keyframeRequestIntervalMs: 500,
+          publisherRoundTripMs: () => undefined
         })
         const early: number[] = []
         const late: number[] = []

@@ -61,7 +61,8 @@ describe("track fan-out", () => {
         peer: publisher.peer,
         counters,
         queuePackets: 4096,
-        keyframeRequestIntervalMs: 500
+        keyframeRequestIntervalMs: 500,
+        publisherRoundTripMs: () => undefined
       })
       const healthy = yield* SubscriptionSlot.make({
         participantId: "s",
@@ -101,7 +102,8 @@ describe("track fan-out", () => {
         peer: publisher.peer,
         counters,
         queuePackets: 64,
-        keyframeRequestIntervalMs: 500
+        keyframeRequestIntervalMs: 500,
+        publisherRoundTripMs: () => undefined
       })
       track.receive(packet(0, true))
       while (track.packetsReceived === 0) yield* Effect.yieldNow
