@@ -51,6 +51,8 @@ export class Track {
   readonly kind: MediaKind
   readonly codec: CodecName
   readonly rids: ReadonlyArray<string>
+  /** Simulcast (by rids or an SSRC group): each subscriber chooses a layer; otherwise every SSRC (e.g. after a source change) flows. */
+  readonly simulcast: boolean
   private readonly sinks = new Map<string, TrackSink>()
   private readonly codecByPayloadType = new Map<number, CodecName>()
   /** Rate, frame rate, size (video) and flow of each SSRC (simulcast layer) of the track. */
@@ -82,6 +84,7 @@ export class Track {
     this.kind = options.publication.kind
     this.codec = options.publication.codecs[0]!.name
     this.rids = options.publication.rids
+    this.simulcast = this.rids.length > 1 || (options.publication.simulcastSsrcs?.length ?? 0) > 1
     for (const codec of options.publication.codecs) this.codecByPayloadType.set(codec.payloadType, codec.name)
     this.layers = new LayerMonitor(this.rids, options.publication.simulcastSsrcs)
   }
@@ -152,9 +155,6 @@ export class Track {
    * Simulcast publications (layers by rid or by an SSRC group) let each subscriber choose a
    * layer; otherwise every SSRC (e.g. after a source change) flows.
    */
-  get simulcast(): boolean {
-    return this.rids.length > 1 || (this.options.publication.simulcastSsrcs?.length ?? 0) > 1
-  }
 
   /** The layers a subscriber can be given now, lowest quality first (one for a plain track). */
   flowingLayers(nowMs: number): ReadonlyArray<LayerInfo> {
