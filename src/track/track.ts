@@ -151,11 +151,6 @@ export class Track {
     return ssrc === undefined ? undefined : this.ridBySsrc.get(ssrc)
   }
 
-  /**
-   * Simulcast publications (layers by rid or by an SSRC group) let each subscriber choose a
-   * layer; otherwise every SSRC (e.g. after a source change) flows.
-   */
-
   /** The layers a subscriber can be given now, lowest quality first (one for a plain track). */
   flowingLayers(nowMs: number): ReadonlyArray<LayerInfo> {
     return this.layers.flowingLayers(nowMs)
