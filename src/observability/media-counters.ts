@@ -16,6 +16,7 @@ export class MediaCounters {
   droppedWaitingForKeyframe = 0
   droppedUnbound = 0
   droppedDuplicate = 0
+  probePaddingBytes = 0
   droppedNotConnected = 0
   keyframeRequestsFromSubscribers = 0
   keyframeRequestsToPublishers = 0
@@ -67,6 +68,7 @@ export class Counters extends Context.Service<Counters, MediaCounters>()("prism/
         )
         yield* Metric.update(M.retransmissions, delta("retransmissions"))
         yield* Metric.update(M.retransmissionsOverBudget, delta("retransmissionsOverBudget"))
+        yield* Metric.update(M.probePaddingBytes, delta("probePaddingBytes"))
         const transportDelta = (key: keyof typeof transportCounters) => {
           const d = transportCounters[key] - transportFlushed[key]
           transportFlushed[key] = transportCounters[key]

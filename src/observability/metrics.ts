@@ -43,6 +43,10 @@ export const retransmissionsOverBudget = counter(
   "NACKed packets not resent because the slot's retransmission budget was spent"
 )
 
+export const probePaddingBytes = counter(
+  "prism_probe_padding_bytes_total",
+  "Padding bytes sent to subscribers to probe their downlink for a higher layer"
+)
 export const transportFeedbackSent = counter(
   "prism_transport_feedback_sent_total",
   "Transport-wide congestion control feedback packets sent to publishers"

@@ -4,6 +4,7 @@ import {
   defaultBandwidthEstimatorConfig
 } from "../media/bandwidth-estimator.ts"
 import { LayerAllocator, RESERVE, type SlotDemand, UPGRADE_FILL } from "../media/layer-allocator.ts"
+import type { MediaCounters } from "../observability/media-counters.ts"
 import type { CongestionFeedback, Peer } from "../transport/transport.ts"
 import type { SubscriptionSlot } from "./subscription-slot.ts"
 
@@ -43,10 +44,10 @@ export class Downlink {
   private readonly audio: ReadonlyArray<SubscriptionSlot>
   private retransmissionAllowance = 0
   private lastRefillMs: number | undefined
-  paddingBytesSent = 0
 
   constructor(
     private readonly peer: Peer,
+    private readonly counters: MediaCounters,
     slots: ReadonlyArray<SubscriptionSlot>
   ) {
     this.video = slots.filter((s) => s.kind === "video")
@@ -77,7 +78,7 @@ export class Downlink {
     for (const slot of this.video) {
       const sent = this.peer.sendPadding(slot.mid, bytes)
       if (sent > 0) {
-        this.paddingBytesSent += sent
+        this.counters.probePaddingBytes += sent
         return
       }
     }

@@ -121,7 +121,7 @@ export class Participant {
       }
       const ended = yield* Deferred.make<EndReason>()
       let participant: Participant | undefined
-      downlink = new Downlink(peer, slots)
+      downlink = new Downlink(peer, counters, slots)
       const trackByMid = new Map(tracks.map((t) => [t.mid, t]))
       const slotByMid = new Map(slots.map((s) => [s.mid, s]))
       peer.attach({
