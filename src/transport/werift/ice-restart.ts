@@ -2,13 +2,14 @@ import type { RTCDtlsTransport, RTCPeerConnection } from "werift"
 
 /**
  * werift restarts ICE inside `setRemoteDescription` when an offer brings new credentials: the
- * agent gets a new generation and loses its check list and its nominated pair. It only starts
+ * agent gets a new generation and a new check list (the selected pair is kept until the client
+ * nominates one of the new generation: see `ice-lite-nomination.ts`). It only starts
  * the agent again, though, for a transport whose DTLS is not connected yet; after a client's
  * restart on a live session it never does. An ICE-lite agent still answers the client's new
  * checks (so the client's side succeeds), but the ones that arrive while its check list is
  * empty (the offer had no candidate it could pair: mDNS names, or an offer sent before
  * gathering ended) are parked until `Connection.connect()` runs, which now never comes: no pair
- * is nominated, and everything the server sends (slot media, RTCP, DTLS, SCTP) is dropped.
+ * of the new generation is ever nominated, and the server never moves to the client's new pair.
  *
  * `resumeRestartedIce` runs that missing step: after a negotiation, every connected transport
  * whose ICE generation changed starts its agent again, which pairs the new candidates, takes

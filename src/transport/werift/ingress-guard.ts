@@ -1,4 +1,5 @@
 import { Connection, classes, parseMessage, StunProtocol } from "werift"
+import { selectedInCurrentGeneration } from "./ice-lite-nomination.ts"
 
 /**
  * werift hands every non-STUN datagram that reaches a peer connection's port to DTLS and
@@ -28,6 +29,7 @@ interface GuardedConnection {
   readonly localPassword: string
   readonly userHistory: Record<string, string | undefined>
   readonly nominated: unknown
+  readonly checkList: ReadonlyArray<unknown>
   /** Each proven address, with the ufrag of the newest generation it sent a check for. */
   [PEERS]?: Map<string, string>
 }
@@ -65,7 +67,7 @@ const authenticRequest = (connection: GuardedConnection, data: Buffer): string |
 
 /** Whether non-STUN traffic from an address proven with `ufrag` may reach werift now. */
 const admitted = (connection: GuardedConnection, ufrag: string | undefined): boolean =>
-  ufrag !== undefined && (ufrag === connection.localUsername || connection.nominated === undefined)
+  ufrag !== undefined && (ufrag === connection.localUsername || !selectedInCurrentGeneration(connection))
 
 export const installIngressGuard = (): void => {
   const stun = StunProtocol.prototype as unknown as Record<symbol | string, unknown>
