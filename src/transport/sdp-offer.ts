@@ -1,3 +1,4 @@
+import { bundleGroupMids, bundleOnlySections } from "./sdp-bundle-only.ts"
 import {
   MAX_SECTION_GROUPS,
   MAX_SECTION_SSRCS,
@@ -9,7 +10,8 @@ import {
 /**
  * A bounded, forgiving read of an SDP offer: enough to reject garbage with a clear reason
  * before it reaches the WebRTC stack, and to learn what werift does not tell us (offer
- * direction, the simulcast rid order of each m-line, and simulcast signalled by SSRC groups).
+ * direction, the simulcast rid order of each m-line, simulcast signalled by SSRC groups, and
+ * which port-0 m-lines are bundle-only media rather than rejected ones).
  */
 
 export type OfferDirection = "sendrecv" | "sendonly" | "recvonly" | "inactive"
@@ -18,7 +20,13 @@ export interface OfferedMedia {
   readonly kind: "audio" | "video" | "application" | string
   readonly mid: string | undefined
   readonly direction: OfferDirection
+  /** Port 0 without being bundle-only: the offerer disables the m-line. */
   readonly rejected: boolean
+  /**
+   * Port 0 with `a=bundle-only` in a BUNDLE group (RFC 8843): active media on the bundle's
+   * transport, which a stack that reads port 0 as rejected must be told about.
+   */
+  readonly bundleOnly: boolean
   /** rids the client will send, in the order the offer declares them. */
   readonly sendRids: ReadonlyArray<string>
   /**
@@ -39,16 +47,20 @@ export type OfferCheck =
 
 const DIRECTIONS = new Set<string>(["sendrecv", "sendonly", "recvonly", "inactive"])
 const MAX_MEDIA_SECTIONS = 64
+/** Each BUNDLE group needs an m-line of its own, so more groups than m-lines are ignored. */
+const MAX_BUNDLE_GROUPS = MAX_MEDIA_SECTIONS
 
 export const readOffer = (sdp: string): OfferCheck => {
   const lines = sdp.split(/\r?\n/).filter((line) => line.length > 0)
   if (lines[0] !== "v=0") return { ok: false, reason: "an SDP offer must start with v=0" }
   let sessionDirection: OfferDirection = "sendrecv"
   let sessionUfrag: string | undefined
+  const bundleGroups: Array<ReadonlyArray<string>> = []
   const sections: Array<{
     kind: string
     port: number
     mid: string | undefined
+    hasBundleOnly: boolean
     direction: OfferDirection | undefined
     rids: string[]
     simulcastOrder: string[] | undefined
@@ -68,6 +80,7 @@ export const readOffer = (sdp: string): OfferCheck => {
         kind,
         port: Number.parseInt(port, 10),
         mid: undefined,
+        hasBundleOnly: false,
         direction: undefined,
         rids: [],
         simulcastOrder: undefined,
@@ -85,7 +98,11 @@ export const readOffer = (sdp: string): OfferCheck => {
       if (current) current.direction = name as OfferDirection
       else sessionDirection = name as OfferDirection
     } else if (name === "ice-ufrag" && !current) sessionUfrag = value
-    else if (current && name === "mid") current.mid = value
+    else if (name === "group" && !current) {
+      const mids = bundleGroupMids(value)
+      if (mids && bundleGroups.length < MAX_BUNDLE_GROUPS) bundleGroups.push(mids)
+    } else if (current && name === "mid") current.mid = value
+    else if (current && name === "bundle-only") current.hasBundleOnly = true
     else if (current && name === "rid") {
       const [rid, direction] = value.split(" ")
       if (rid && direction === "send") current.rids.push(rid)
@@ -101,13 +118,15 @@ export const readOffer = (sdp: string): OfferCheck => {
       if (current.ssrcGroups.length <= MAX_SECTION_GROUPS) current.ssrcGroups.push(value)
     }
   }
-  const media = sections.map((section): OfferedMedia => {
+  const bundleOnly = bundleOnlySections(sections, bundleGroups)
+  const media = sections.map((section, index): OfferedMedia => {
     const sendRids = section.simulcastOrder?.filter((rid) => section.rids.includes(rid)) ?? section.rids
     return {
       kind: section.kind,
       mid: section.mid,
       direction: section.direction ?? sessionDirection,
-      rejected: section.port === 0,
+      rejected: section.port === 0 && !bundleOnly[index],
+      bundleOnly: bundleOnly[index] ?? false,
       sendRids,
       ssrcLayers:
         section.kind === "video" && sendRids.length === 0

@@ -23,6 +23,7 @@ import {
   type PublicationDescription,
   type SlotDescription
 } from "../transport.ts"
+import { withBundleOnlyPortsOpened } from "./bundle-only-ports.ts"
 import { wireDataChannels } from "./data-channels.ts"
 import { followClientNomination } from "./ice-lite-nomination.ts"
 import { iceGenerations, resumeRestartedIce } from "./ice-restart.ts"
@@ -112,7 +113,7 @@ export const makeWeriftPeer = (
   })
 
 const negotiate = async (pc: RTCPeerConnection, offer: string, summary: OfferSummary) => {
-  await pc.setRemoteDescription({ type: "offer", sdp: offer })
+  await pc.setRemoteDescription({ type: "offer", sdp: withBundleOnlyPortsOpened(offer, summary.media) })
   for (const transceiver of pc.getTransceivers()) {
     const offered = summary.media.find((m) => m.mid === transceiver.mid)
     if (!offered) continue
