@@ -19,6 +19,7 @@ import { Ledger } from "./observe/ledger.ts"
 import { checkCleanup } from "./oracles/cleanup.ts"
 import { checkRun } from "./oracles/index.ts"
 import { checkRoomState } from "./oracles/room-state.ts"
+import { checkSupervision, type KilledFiber } from "./oracles/supervision.ts"
 import type { Violation } from "./oracles/violation.ts"
 import { Sim } from "./scenario.ts"
 import { SimNetwork, SimTransport } from "./sim-transport.ts"
@@ -30,6 +31,8 @@ export interface Scenario {
   readonly config?: Partial<PrismConfigShape>
   /** Turn on the server's injected faults for this scenario regardless of the run options. */
   readonly buggify?: boolean
+  /** Per-mille rates of injected faults other than the defaults (implies `buggify`). */
+  readonly buggifyRates?: Partial<Record<BuggifySite, number>>
   readonly script: (sim: Sim) => Effect.Effect<void>
 }
 
@@ -99,7 +102,9 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
   const census = new FiberCensus()
   const seed = options.seed
   const buggify =
-    (options.buggify ?? scenario.buggify) ? new SimBuggify(rngStream(seed, "buggify")) : undefined
+    (options.buggify ?? scenario.buggify ?? scenario.buggifyRates !== undefined)
+      ? new SimBuggify(rngStream(seed, "buggify"), scenario.buggifyRates)
+      : undefined
   const config: PrismConfigShape = { ...PrismConfig.defaults, ...SIM_CONFIG, ...scenario.config }
 
   const program = Effect.gen(function* () {
@@ -113,7 +118,15 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
       if (packet.kind === "rtp") ledger.recordUpstreamDisorder(packet.payload)
     }
     trace.record(`scenario ${scenario.name} seed ${seed}${buggify ? " buggify" : ""}`)
-    if (buggify) buggify.onFire = (site) => trace.record(`buggify ${site}`)
+    const killed: KilledFiber[] = []
+    if (buggify) {
+      buggify.onFire = (site, subject) => {
+        trace.record(`buggify ${site}${subject === undefined ? "" : ` ${subject}`}`)
+        if (site.startsWith("fiber.") && subject !== undefined) {
+          killed.push({ site, subject, atMs: world.now, peersBefore: ledger.peers.length })
+        }
+      }
+    }
 
     const inner = Effect.gen(function* () {
       const layer = RoomRegistry.layer.pipe(
@@ -150,6 +163,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
           (buggify?.fired["slot.send-failed"] ?? 0),
         scheduler,
         registry,
+        buggify,
         services,
         liveHorizonMs: Duration.toMillis(config.participantTimeout) + 15_000
       })
@@ -171,6 +185,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Promise<Ru
         ...sim.failures,
         ...roomState,
         ...checkRun({ ledger, clients: sim.clients, config, counters, buggify: buggify?.fired }),
+        ...checkSupervision(killed, ledger),
         ...(yield* checkCleanup({ registry, ledger, census, baselineFibers }))
       ]
       for (const violation of violations) trace.record(`violation ${violation.oracle} ${violation.message}`)

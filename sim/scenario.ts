@@ -9,6 +9,7 @@ import { type ClientServices, type ClientSpec, SimClient } from "./clients/sim-c
 import type { SimScheduler } from "./engine/sim-scheduler.ts"
 import type { Trace } from "./engine/trace.ts"
 import type { World } from "./engine/world.ts"
+import type { SimBuggify } from "./faults/sim-buggify.ts"
 import type { CapacityChange } from "./network/capacity-schedule.ts"
 import type { LinkSettings } from "./network/link.ts"
 import type { Network } from "./network/network.ts"
@@ -70,6 +71,8 @@ export interface SimEnvironment {
   readonly drops: DropCount
   readonly scheduler: SimScheduler
   readonly registry: (typeof RoomRegistry)["Service"]
+  /** The injected server faults, when the run has them. */
+  readonly buggify: SimBuggify | undefined
   readonly services: ClientServices
   readonly liveHorizonMs: number
 }
@@ -225,6 +228,11 @@ export class Sim {
       down: { set: (changes) => set("down", changes), capacity: (...changes) => capacity("down", changes) },
       profile: (profile) => set("both", profiles[profile])
     }
+  }
+
+  /** No more fibers are killed from here on (other injected faults go on): the server may recover. */
+  quiet(): Effect.Effect<void> {
+    return this.step("quiet", () => Effect.sync(() => this.env.buggify?.quiet()))
   }
 
   /** Moves simulated time forward, running the network and the server in step. */

@@ -1,4 +1,5 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { forkSupervised } from "../src/fault/supervision.ts"
 import type { OutboundRtp } from "../src/media/rtp-packet.ts"
 import {
   NegotiationError,
@@ -31,7 +32,7 @@ export class SimNetwork extends Context.Service<
 const MAX_PADDING_PER_PACKET = 255
 /** One `sendPadding` call sends at most this much, whatever it asks for. */
 const MAX_PADDING_PER_CALL = 64 * 1024
-const SENDER_REPORT_INTERVAL_MS = 1000
+const SENDER_REPORT_INTERVAL = "1 second"
 
 const noHandlers: PeerHandlers = {
   onRtp: () => undefined,
@@ -235,13 +236,13 @@ class SimServerPeer implements ServerEndpoint {
   private startSenderReports(): void {
     if (this.sendingSenderReports) return
     this.sendingSenderReports = true
-    const { world } = this.context.network
-    const tick = () => {
-      if (this.closed) return
-      this.send({ kind: "sr", conn: this.conn, sentAtMs: this.now })
-      world.after(SENDER_REPORT_INTERVAL_MS, tick)
-    }
-    tick()
+    this.sendSenderReport()
+  }
+
+  /** Called once a second by the transport's timer fiber. */
+  sendSenderReport(): void {
+    if (this.closed || !this.sendingSenderReports) return
+    this.send({ kind: "sr", conn: this.conn, sentAtMs: this.now })
   }
 
   private sendPadding(mid: string, bytes: number): number {
@@ -360,6 +361,12 @@ export const SimTransport = Layer.effect(
                 network.trace.record(`server close ${request.participantId}`)
                 peer.close()
               })
+          )
+          yield* forkSupervised(
+            "transport-timer",
+            Effect.sync(() => server.sendSenderReport()).pipe(
+              Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL))
+            )
           )
           peers.set(client.name, server.peer)
           return server.peer

@@ -175,6 +175,7 @@ export const chaosScenario = (spec: ChaosSpec, name = "chaos"): Scenario => ({
         yield* action.run(sim)
       }
       yield* sim.advance(spec.chaosMs - now)
+      yield* sim.quiet()
 
       for (const [index, client] of spec.clients.entries()) {
         const name = clientName(index)

@@ -23,6 +23,7 @@ describe("buggify", () => {
     const fired = Object.fromEntries(buggifySites.map((site) => [site, 0]))
     const runs = [
       runScenario(scenarioNamed("buggify-busy-room")!, { seed: 3 }),
+      runScenario(scenarioNamed("component-failures")!, { seed: 3 }),
       ...[11, 12, 13].map((seed) => runScenario(chaosScenario(specForSeed(seed)), { seed, buggify: true }))
     ]
     for (const report of await Promise.all(runs)) {

@@ -62,6 +62,8 @@ export const crashAndTimeout: Scenario = {
   script: (sim) =>
     Effect.gen(function* () {
       yield* sim.join("alice", publishes(video()))
+      // A publication can be bound once its publisher is connected: alice's is the older one.
+      yield* sim.advance("500 millis")
       yield* sim.join("carol", publishes(video()))
       yield* sim.join("bob", receives({ video: 1 }))
       yield* sim.advance("3 seconds")
@@ -79,6 +81,8 @@ export const closeNotify: Scenario = {
   script: (sim) =>
     Effect.gen(function* () {
       yield* sim.join("alice", publishes(video()))
+      // A publication can be bound once its publisher is connected: alice's is the older one.
+      yield* sim.advance("500 millis")
       yield* sim.join("carol", publishes(video()))
       yield* sim.join("bob", receives({ video: 1 }))
       yield* sim.advance("3 seconds")

@@ -18,7 +18,7 @@ import {
   subscriberLoss30,
   wifiBurstLoss
 } from "./loss.ts"
-import { buggifyBusyRoom, productionTimeouts } from "./production.ts"
+import { buggifyBusyRoom, componentFailures, productionTimeouts } from "./production.ts"
 import { regressionScenarios } from "./regressions.ts"
 import { codecMismatch, keyframeRequestStorm, simulcastReorderedUplink, simulcastSwitching } from "./video.ts"
 
@@ -48,6 +48,7 @@ export const coreScenarios: ReadonlyArray<Scenario & { readonly seed?: number }>
   codecMismatch,
   productionTimeouts,
   buggifyBusyRoom,
+  componentFailures,
   ...regressionScenarios
 ]
 

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { PrismConfig } from "../../src/config.ts"
 import type { Scenario } from "../run.ts"
-import { audio, on, publishes, simulcastVideo, video } from "../scenario.ts"
+import { audio, on, publishes, receives, sendsFeedback, simulcastVideo, video } from "../scenario.ts"
 
 export const productionTimeouts: Scenario = {
   name: "production-timeouts",
@@ -24,7 +24,7 @@ export const buggifyBusyRoom: Scenario = {
   name: "buggify-busy-room",
   description:
     "five clients, simulcast and plain video, with every injected server fault switched on (queues briefly " +
-    "full, sends failing, stalls, lost keyframe requests): the oracles still hold",
+    "full, sends failing, stalls, lost keyframe requests, fibers dying): the oracles still hold",
   buggify: true,
   script: (sim) =>
     Effect.gen(function* () {
@@ -40,6 +40,39 @@ export const buggifyBusyRoom: Scenario = {
       yield* sim.heal("bob")
       yield* sim.resumeLayer("alice", "f")
       yield* sim.crash("erin")
+      yield* sim.quiet()
+      yield* sim.expectLiveness()
+    })
+}
+
+export const componentFailures: Scenario = {
+  name: "component-failures",
+  description:
+    "fibers of participants and rooms die now and then (each kind several times a run): whatever a dead " +
+    "fiber belonged to is taken down within a second, its clients rejoin, and everyone else is unaffected",
+  buggifyRates: {
+    "track.inbox-full": 0,
+    "track.batch-delay": 0,
+    "track.keyframe-request-lost": 0,
+    "slot.queue-full": 0,
+    "slot.send-failed": 0,
+    "fiber.track-inbox": 50,
+    "fiber.track-nack-poll": 120,
+    "fiber.slot-forwarder": 12,
+    "fiber.downlink-tick": 60,
+    "fiber.layer-allocation": 60,
+    "fiber.watchdog": 60,
+    "fiber.transport-timer": 60,
+    "fiber.room": 120
+  },
+  script: (sim) =>
+    Effect.gen(function* () {
+      yield* sim.join("alice", publishes(simulcastVideo(), audio()), sendsFeedback())
+      yield* sim.join("bob", publishes(video(), audio()), on("wifi"))
+      yield* sim.join("carol", publishes(audio()), receives({ audio: 2, video: 2 }), sendsFeedback())
+      yield* sim.join("dave", receives({ audio: 2, video: 2 }), sendsFeedback("receiver-reports"))
+      yield* sim.advance("20 seconds")
+      yield* sim.quiet()
       yield* sim.expectLiveness()
     })
 }

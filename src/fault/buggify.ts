@@ -16,19 +16,39 @@ export type BuggifySite =
   | "slot.queue-full"
   /** The transport fails to send one packet to a subscriber. */
   | "slot.send-failed"
+  /** A participant's or room's fiber dies (see `fault/supervision.ts`); its owner must end cleanly. */
+  | "fiber.track-inbox"
+  | "fiber.track-nack-poll"
+  | "fiber.slot-forwarder"
+  | "fiber.downlink-tick"
+  | "fiber.layer-allocation"
+  | "fiber.watchdog"
+  | "fiber.transport-timer"
+  | "fiber.room"
 
 export const buggifySites: ReadonlyArray<BuggifySite> = [
   "track.inbox-full",
   "track.batch-delay",
   "track.keyframe-request-lost",
   "slot.queue-full",
-  "slot.send-failed"
+  "slot.send-failed",
+  "fiber.track-inbox",
+  "fiber.track-nack-poll",
+  "fiber.slot-forwarder",
+  "fiber.downlink-tick",
+  "fiber.layer-allocation",
+  "fiber.watchdog",
+  "fiber.transport-timer",
+  "fiber.room"
 ]
 
 export interface Buggify {
   readonly enabled: boolean
-  /** Whether the fault at `site` happens now. Call only when `enabled`. */
-  readonly fires: (site: BuggifySite) => boolean
+  /**
+   * Whether the fault at `site` happens now. Call only when `enabled`. `subject` names what
+   * it hits (a participant id, a room name) where the simulation checks the aftermath.
+   */
+  readonly fires: (site: BuggifySite, subject?: string) => boolean
   /** How long an injected stall lasts, in milliseconds. */
   readonly delayMs: (site: BuggifySite) => number
 }

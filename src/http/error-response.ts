@@ -1,10 +1,16 @@
 import { HttpServerResponse } from "effect/http"
 
 /** Every client mistake is answered as `{ "error": { "code", "message" } }` with a 4xx status. */
-export const errorResponse = (status: number, code: string, message: string) =>
+export const errorResponse = (
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {}
+) =>
   HttpServerResponse.text(JSON.stringify({ error: { code, message } }), {
     status,
-    contentType: "application/json"
+    contentType: "application/json",
+    headers
   })
 
 interface Tagged {
@@ -53,6 +59,13 @@ export const responseForError = (error: Tagged) => {
       return errorResponse(412, "etag_mismatch", "If-Match does not match the session's current ETag")
     case "MissingIfMatch":
       return errorResponse(428, "if_match_required", "send the session's ETag in If-Match")
+    case "RoomBusy":
+      return errorResponse(
+        503,
+        "room_busy",
+        "the room is busy and could not take the request in time; retry shortly",
+        { "retry-after": String(error["retryAfterSeconds"]) }
+      )
     case "ShuttingDown":
       return errorResponse(503, "shutting_down", "the server is shutting down and accepts no joins")
     case "Unauthorized":

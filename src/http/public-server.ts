@@ -13,7 +13,7 @@ const PublicRoutes = Layer.mergeAll(
     allowedOrigins: ["*"],
     allowedMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
     allowedHeaders: ["Authorization", "Content-Type", "If-Match", "Accept"],
-    exposedHeaders: ["Location", "ETag", "Accept-Post"],
+    exposedHeaders: ["Location", "ETag", "Accept-Post", "Retry-After"],
     maxAge: 86400
   })
 )

@@ -9,6 +9,11 @@ export const participantsConnected = Metric.gauge("prism_participants", {
 export const publicationsActive = Metric.gauge("prism_publications", {
   description: "Published audio and video tracks"
 })
+export const componentFailures = Metric.counter("prism_component_failures_total", {
+  description:
+    "Fibers of a participant or room that failed, by component; the participant left (or the room closed) cleanly",
+  incremental: true
+})
 export const joinDuration = Metric.histogram("prism_join_duration_seconds", {
   description: "Time from a join request to its SDP answer",
   boundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]

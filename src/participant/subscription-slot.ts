@@ -1,5 +1,6 @@
 import { Clock, Effect, Metric, Queue, Random } from "effect"
 import { Buggify } from "../fault/buggify.ts"
+import { forkSupervised } from "../fault/supervision.ts"
 import type { CodecName } from "../media/codec.ts"
 import type { LayerInfo } from "../media/layer-monitor.ts"
 import { LayerSwitcher } from "../media/layer-switcher.ts"
@@ -97,19 +98,21 @@ export class SubscriptionSlot implements TrackSink {
       const initialTimestamp = yield* Random.nextIntBetween(0, 0x7fffffff)
       const buggify = yield* Buggify
       const slot = new SubscriptionSlot(options, queue, buggify, initialSequenceNumber, initialTimestamp)
-      yield* Queue.takeBetween(queue, 1, BATCH).pipe(
-        Effect.flatMap((batch) =>
-          Clock.currentTimeNanos.pipe(
-            Effect.flatMap((nanos) => {
-              const nowMs = Number(nanos) / 1e6
-              slot.send(batch, nowMs)
-              // The batch's oldest packet waited longest: sampling it costs one update per batch.
-              return Metric.update(forwardLatency, Math.max(0, nowMs - batch[0]!.receivedAtMs) / 1000)
-            })
-          )
-        ),
-        Effect.forever,
-        Effect.forkScoped
+      yield* forkSupervised(
+        "slot-forwarder",
+        Queue.takeBetween(queue, 1, BATCH).pipe(
+          Effect.flatMap((batch) =>
+            Clock.currentTimeNanos.pipe(
+              Effect.flatMap((nanos) => {
+                const nowMs = Number(nanos) / 1e6
+                slot.send(batch, nowMs)
+                // The batch's oldest packet waited longest: sampling it costs one update per batch.
+                return Metric.update(forwardLatency, Math.max(0, nowMs - batch[0]!.receivedAtMs) / 1000)
+              })
+            )
+          ),
+          Effect.forever
+        )
       )
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => slot.unbind()).pipe(Effect.andThen(Queue.shutdown(queue)))

@@ -20,7 +20,15 @@ export class ParticipantNotFound extends Data.TaggedError("ParticipantNotFound")
 export class RoomNotFound extends Data.TaggedError("RoomNotFound")<{ readonly room: string }> {}
 export class EtagMismatch extends Data.TaggedError("EtagMismatch")<{ readonly expected: string }> {}
 export class ShuttingDown extends Data.TaggedError("ShuttingDown")<{}> {}
+/**
+ * The room (or the participant's session) could not take the request in time: its queue for
+ * that kind of request is full or it did not get to it before the deadline. Retry shortly.
+ */
+export class RoomBusy extends Data.TaggedError("RoomBusy")<{
+  readonly room: string
+  readonly retryAfterSeconds: number
+}> {}
 /** A room that closed between lookup and use; the registry retries on a fresh room. */
 export class RoomClosed extends Data.TaggedError("RoomClosed")<{ readonly room: string }> {}
 
-export type JoinError = InvalidOffer | RoomFull | TooManyTracks | TooManyRooms | ShuttingDown
+export type JoinError = InvalidOffer | RoomFull | TooManyTracks | TooManyRooms | ShuttingDown | RoomBusy

@@ -7,6 +7,7 @@ import {
   type InvalidOffer,
   type JoinError,
   ParticipantNotFound,
+  type RoomBusy,
   type RoomClosed,
   RoomNotFound,
   ShuttingDown,
@@ -19,13 +20,16 @@ export class RoomRegistry extends Context.Service<
   RoomRegistry,
   {
     readonly join: (room: string, role: ParticipantRole, offer: string) => Effect.Effect<Joined, JoinError>
-    readonly leave: (room: string, participantId: string) => Effect.Effect<void, ParticipantNotFound>
+    readonly leave: (
+      room: string,
+      participantId: string
+    ) => Effect.Effect<void, ParticipantNotFound | RoomBusy>
     readonly renegotiate: (
       room: string,
       participantId: string,
       offer: string,
       ifMatch: string | undefined
-    ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
+    ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer | RoomBusy>
     readonly view: (room: string) => Effect.Effect<RoomView, RoomNotFound>
     readonly list: Effect.Effect<ReadonlyArray<RoomView>>
     /** Pins a subscriber's video slot to the simulcast layer `rid` (undefined releases it); false when no such layer flows. */
@@ -37,39 +41,50 @@ export class RoomRegistry extends Context.Service<
     ) => Effect.Effect<boolean, ParticipantNotFound>
   }
 >()("prism/RoomRegistry") {
-  /** Rooms live in a FiberMap keyed by name: removing a key closes that room and everyone in it. */
+  /**
+   * Rooms live in a FiberMap, each under a key of its own (a room that closes and the fresh one
+   * of the same name never share one): removing a key closes that room and everyone in it.
+   */
   static readonly layer = Layer.effect(
     RoomRegistry,
     Effect.gen(function* () {
       const config = yield* PrismConfig
-      const roomFibers = yield* FiberMap.make<string>()
-      const rooms = new Map<string, Room>()
+      const roomFibers = yield* FiberMap.make<number>()
+      const rooms = new Map<string, { readonly room: Room; readonly key: number }>()
+      let nextKey = 0
       const lock = yield* Semaphore.make(1)
       let draining = false
       const roomServices = yield* Effect.context<Effect.Services<ReturnType<typeof makeRoom>>>()
 
+      /** Forgets the room at once (the next join opens a fresh one), then closes it. */
       const remove = (name: string, room: Room) =>
-        lock.withPermits(1)(
-          Effect.gen(function* () {
-            if (rooms.get(name) !== room) return
-            rooms.delete(name)
-            yield* Metric.modify(roomsOpen, -1)
-            yield* Effect.logInfo("room closed").pipe(Effect.annotateLogs({ room: name }))
-            yield* FiberMap.remove(roomFibers, name)
-          })
-        )
+        Effect.gen(function* () {
+          const entry = yield* lock.withPermits(1)(
+            Effect.sync(() => {
+              const entry = rooms.get(name)
+              if (entry?.room !== room) return undefined
+              rooms.delete(name)
+              return entry
+            })
+          )
+          if (!entry) return
+          yield* Metric.modify(roomsOpen, -1)
+          yield* Effect.logInfo("room closed").pipe(Effect.annotateLogs({ room: name }))
+          yield* FiberMap.remove(roomFibers, entry.key)
+        })
 
       const open = (name: string): Effect.Effect<Room, TooManyRooms | ShuttingDown> =>
         lock.withPermits(1)(
           Effect.gen(function* () {
             if (draining) return yield* new ShuttingDown()
             const existing = rooms.get(name)
-            if (existing) return existing
+            if (existing) return existing.room
             if (rooms.size >= config.maxRooms) return yield* new TooManyRooms({ limit: config.maxRooms })
             const ready = yield* Deferred.make<Room>()
+            const key = nextKey++
             yield* FiberMap.run(
               roomFibers,
-              name,
+              key,
               Effect.gen(function* () {
                 const self = yield* Deferred.make<Room>()
                 const room = yield* makeRoom(
@@ -83,14 +98,14 @@ export class RoomRegistry extends Context.Service<
               { startImmediately: true }
             )
             const room = yield* Deferred.await(ready)
-            rooms.set(name, room)
+            rooms.set(name, { room, key })
             yield* Metric.modify(roomsOpen, 1)
             yield* Effect.logInfo("room opened").pipe(Effect.annotateLogs({ room: name }))
             return room
           })
         )
 
-      const lookup = (name: string) => Effect.sync(() => rooms.get(name))
+      const lookup = (name: string) => Effect.sync(() => rooms.get(name)?.room)
 
       const join = (name: string, role: ParticipantRole, offer: string): Effect.Effect<Joined, JoinError> =>
         Effect.gen(function* () {
@@ -145,7 +160,7 @@ export class RoomRegistry extends Context.Service<
           }),
         list: Effect.gen(function* () {
           const views: RoomView[] = []
-          for (const room of [...rooms.values()]) {
+          for (const { room } of [...rooms.values()]) {
             const view = yield* room.view.pipe(Effect.option)
             if (view._tag === "Some") views.push(view.value)
           }

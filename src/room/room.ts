@@ -1,8 +1,9 @@
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Metric, Queue, Schedule, Scope } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, Metric, Schedule, Scope } from "effect"
 import { PrismConfig } from "../config.ts"
 import { ControlCounters } from "../control/control-counters.ts"
 import { ControlSession, type RoomControlMessage } from "../control/control-session.ts"
 import { TopicRouter } from "../control/topic-router.ts"
+import { forkSupervised, Supervisor } from "../fault/supervision.ts"
 import { SpeakerRanking } from "../media/active-speaker.ts"
 import type { Counters } from "../observability/media-counters.ts"
 import * as M from "../observability/metrics.ts"
@@ -11,14 +12,16 @@ import type { Track } from "../track/track.ts"
 import type { Transport } from "../transport/transport.ts"
 import { participantEntry, publicationEntry, slotBinding, speakersFor } from "./control-views.ts"
 import {
-  EtagMismatch,
+  type EtagMismatch,
   InvalidOffer,
   type JoinError,
   ParticipantNotFound,
+  RoomBusy,
   RoomClosed,
   RoomFull
 } from "./errors.ts"
-import type { RoomView } from "./room-view.ts"
+import { Mailbox, RETRY_AFTER_SECONDS } from "./mailbox.ts"
+import type { ParticipantView, RoomView } from "./room-view.ts"
 import { assignSlots, type SubscriberIntent } from "./slot-binding.ts"
 
 export interface Joined {
@@ -35,37 +38,33 @@ type Command =
       readonly offer: string
       readonly reply: Deferred.Deferred<Joined, JoinError | RoomClosed>
     }
-  | { readonly _tag: "Ready"; readonly participant: Participant; readonly session: ControlSession }
-  | { readonly _tag: "ControlOpened"; readonly participantId: string }
-  | { readonly _tag: "Control"; readonly participantId: string; readonly message: RoomControlMessage }
-  | { readonly _tag: "Tick" }
-  | { readonly _tag: "Ended"; readonly participantId: string; readonly reason: EndReason | "failed" }
   | {
       readonly _tag: "Leave"
       readonly participantId: string
       readonly reply: Deferred.Deferred<void, ParticipantNotFound>
     }
-  | {
-      readonly _tag: "Renegotiate"
-      readonly participantId: string
-      readonly offer: string
-      readonly ifMatch: string | undefined
-      readonly reply: Deferred.Deferred<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>
-    }
-  | { readonly _tag: "View"; readonly reply: Deferred.Deferred<RoomView> }
-  | {
-      readonly _tag: "ForceLayer"
-      readonly participantId: string
-      readonly slotMid: string
-      readonly rid: string | undefined
-      readonly reply: Deferred.Deferred<boolean, ParticipantNotFound>
-    }
+  | { readonly _tag: "Ready"; readonly participant: Participant; readonly session: ControlSession }
+  | { readonly _tag: "Connected"; readonly participantId: string }
+  | { readonly _tag: "Ended"; readonly participantId: string; readonly reason: LeaveReason }
+  | { readonly _tag: "ControlOpened"; readonly participantId: string }
+  | { readonly _tag: "Control"; readonly participantId: string; readonly message: RoomControlMessage }
+  | { readonly _tag: "Tick" }
+
+/** Why a member left: its participant's end, or its offer was refused before it had one. */
+type LeaveReason = EndReason | "rejected"
 
 interface Member {
   readonly id: string
   readonly role: ParticipantRole
+  /** Completing it takes the participant down; its own fiber closes the peer connection. */
+  readonly stop: Deferred.Deferred<EndReason>
+  /** Set on its own fiber once negotiated, just before the client is answered: reads see it from then on. */
+  negotiated: Participant | undefined
+  /** Set by the room when it takes the participant in (`Ready`). */
   participant: Participant | undefined
   session: ControlSession | undefined
+  /** ICE and DTLS came up: its tracks are in the directory and it is on the roster. */
+  connected: boolean
   name: string | null
   manual: boolean
   pins: ReadonlyArray<string>
@@ -75,17 +74,8 @@ interface Member {
   readonly unpublished: Set<string>
 }
 
-const newMember = (id: string, role: ParticipantRole): Member => ({
-  id,
-  role,
-  participant: undefined,
-  session: undefined,
-  name: null,
-  manual: false,
-  pins: [],
-  requested: new Map(),
-  unpublished: new Set()
-})
+/** What reads of the room see: published by the room fiber after every change of membership. */
+type MemberSnapshot = Pick<Member, "id" | "role" | "negotiated">
 
 export interface Room {
   readonly name: string
@@ -94,48 +84,71 @@ export interface Room {
     role: ParticipantRole,
     offer: string
   ) => Effect.Effect<Joined, JoinError | RoomClosed>
-  readonly leave: (participantId: string) => Effect.Effect<void, ParticipantNotFound | RoomClosed>
+  readonly leave: (participantId: string) => Effect.Effect<void, ParticipantNotFound | RoomBusy | RoomClosed>
   readonly renegotiate: (
     participantId: string,
     offer: string,
     ifMatch: string | undefined
-  ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer | RoomClosed>
+  ) => Effect.Effect<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer | RoomBusy>
   readonly view: Effect.Effect<RoomView, RoomClosed>
   /** Operator/test hook: pins a subscriber's video slot to a simulcast layer (undefined releases it). */
   readonly forceLayer: (
     participantId: string,
     slotMid: string,
     rid: string | undefined
-  ) => Effect.Effect<boolean, ParticipantNotFound | RoomClosed>
+  ) => Effect.Effect<boolean, ParticipantNotFound>
 }
 
-const MAILBOX = 256
 /** Active-speaker ranking, audio rebinding and coalesced bindings/speakers messages run this often. */
 const TICK = "250 millis"
+/** Joins waiting for the room at once; more are answered 503. */
+const JOIN_QUOTA = 32
+/** Requests of one participant (leave) waiting for the room at once. */
+const PARTICIPANT_QUOTA = 4
+/** werift answers in milliseconds; a join still negotiating after this gets 503. */
+const NEGOTIATION_DEADLINE = "10 seconds"
 
 /**
  * A room is one fiber that owns its membership, its directory of tracks and every slot
  * binding; all of it changes only here, in mailbox order. Each participant runs in its own
  * child fiber (and scope) in a FiberMap, so closing the room closes them all.
- * `onEmpty` is called when the room has stayed empty for the grace period.
+ *
+ * The room never waits on anything that needs its own mailbox, nor on a peer connection:
+ * negotiating, renegotiating and closing run on the participants' fibers (or the caller's),
+ * and the room only records what happened. Reads (views, the layer hook) use the snapshot the
+ * room publishes. `close` is run (detached) when the room has stayed empty for the grace
+ * period or one of its fibers failed.
  */
-export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
+export const makeRoom = (name: string, close: Effect.Effect<void>) =>
   Effect.gen(function* () {
     const config = yield* PrismConfig
     const services = yield* Effect.context<Transport | Counters | PrismConfig>()
-    const mailbox = yield* Queue.bounded<Command>(MAILBOX)
+    const mailbox = yield* Mailbox.make<Command>(name)
     const participantFibers = yield* FiberMap.make<string>()
     const members = new Map<string, Member>()
+    /** Publications of connected members, oldest first: what slots can be bound to. */
     const tracks: Track[] = []
+    let snapshot: ReadonlyArray<MemberSnapshot> = []
     let emptySince: Fiber.Fiber<void> | undefined
+    let tickPending = false
+    let closing = false
     const roomScope = yield* Effect.scope
 
     const log = Effect.annotateLogs({ room: name })
+    const closeDetached = Effect.suspend(() => {
+      if (closing) return Effect.void
+      closing = true
+      return Effect.forkDetach(close).pipe(Effect.asVoid)
+    })
 
     const controlCounters = new ControlCounters()
     const router = new TopicRouter(controlCounters)
     const ranking = new SpeakerRanking()
     const clock = yield* Clock.Clock
+
+    const publishSnapshot = () => {
+      snapshot = [...members.values()]
+    }
 
     const publishedOf = (member: Member) =>
       member.participant?.tracks.filter((t) => !member.unpublished.has(t.mid)) ?? []
@@ -143,7 +156,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
     const entryOf = (member: Member) =>
       participantEntry(member.id, member.name, member.role, publishedOf(member))
 
-    const roster = () => [...members.values()].flatMap((m) => (m.participant ? [entryOf(m)] : []))
+    const roster = () => [...members.values()].flatMap((m) => (m.connected ? [entryOf(m)] : []))
 
     const sendRoster = (session: ControlSession) => {
       session.rosterStale = !session.send({ type: "roster", participants: roster() })
@@ -180,7 +193,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
     const flushUpdates = (member: Member, published: ReadonlyMap<string, Track>) => {
       const session = member.session
       const participant = member.participant
-      if (!session?.controlOpen || !participant) return
+      if (!session?.controlOpen || !participant || !member.connected) return
       if (!session.welcomed) {
         session.welcomed = session.send({
           type: "welcome",
@@ -222,6 +235,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           ownerId: t.participantId,
           kind: t.kind,
           codec: t.codec,
+          flowing: t.flowing(now),
           speech: t.kind === "audio" ? ranking.state(t.id) : undefined
         })),
         [...members.values()].flatMap((m) =>
@@ -258,6 +272,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
     }
 
     const tick = Effect.gen(function* () {
+      tickPending = false
       const now = yield* Clock.currentTimeMillis
       for (const track of tracks) {
         if (track.kind === "audio")
@@ -273,7 +288,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
       Effect.gen(function* () {
         const participant = member.participant
         const session = member.session
-        if (!participant || !session) return
+        if (!participant || !session || !member.connected) return
         const fail = (code: Parameters<ControlSession["error"]>[0], text: string) =>
           session.error(code, text, message.id)
         switch (message.type) {
@@ -339,7 +354,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
     const armEmptyTimer = Effect.gen(function* () {
       if (members.size > 0 || emptySince) return
       emptySince = yield* Effect.sleep(config.emptyRoomGrace).pipe(
-        Effect.andThen(onEmpty),
+        Effect.andThen(closeDetached),
         Effect.forkIn(roomScope)
       )
     })
@@ -351,37 +366,58 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
       yield* Fiber.interrupt(fiber)
     })
 
-    const removeMember = (participantId: string, reason: string) =>
+    /** The member's tracks join the directory and it joins the roster. */
+    const connectMember = (member: Member) =>
+      Effect.gen(function* () {
+        if (member.connected || !member.participant) return
+        member.connected = true
+        const published = publishedOf(member)
+        tracks.push(...published)
+        broadcastDiff({ joined: [entryOf(member)] })
+        yield* Metric.modify(M.participantsConnected, 1)
+        yield* Metric.modify(M.publicationsActive, published.length)
+        yield* Effect.logInfo("participant connected").pipe(Effect.annotateLogs({ participant: member.id }))
+        yield* rebind
+      })
+
+    /** Forgets a member at once; its participant's own fiber tears the rest down. */
+    const removeMember = (participantId: string, reason: LeaveReason) =>
       Effect.gen(function* () {
         const member = members.get(participantId)
         if (!member) return
         members.delete(participantId)
+        publishSnapshot()
+        Deferred.doneUnsafe(member.stop, Exit.succeed(reason === "rejected" ? "left" : reason))
         member.session?.close()
         if (member.participant) {
-          const published = publishedOf(member)
-          withdraw(member.participant.tracks)
           for (const slot of member.participant.slots) slot.unbind()
-          yield* Metric.modify(M.publicationsActive, -published.length)
-          yield* Metric.modify(M.participantsConnected, -1)
-          broadcastDiff({ left: [participantId] })
+          if (member.connected) {
+            const published = publishedOf(member)
+            withdraw(member.participant.tracks)
+            yield* Metric.modify(M.publicationsActive, -published.length)
+            yield* Metric.modify(M.participantsConnected, -1)
+            broadcastDiff({ left: [participantId] })
+          }
           yield* rebind
         }
-        yield* Effect.logInfo("participant left").pipe(
-          Effect.annotateLogs({ participant: participantId, reason })
-        )
+        const log = reason === "failed" ? Effect.logError : Effect.logInfo
+        yield* log("participant left").pipe(Effect.annotateLogs({ participant: participantId, reason }))
         yield* armEmptyTimer
       })
 
-    const participantLifecycle = (command: Extract<Command, { _tag: "Join" }>) =>
-      Effect.gen(function* () {
+    const participantLifecycle = (command: Extract<Command, { _tag: "Join" }>, member: Member) => {
+      const busy = new RoomBusy({ room: name, retryAfterSeconds: RETRY_AFTER_SECONDS })
+      const run = Effect.gen(function* () {
         const scope = yield* Effect.scope
         const made = yield* Participant.make({
           room: name,
           id: command.participantId,
           role: command.role,
-          offer: command.offer
+          offer: command.offer,
+          onConnected: () => mailbox.post({ _tag: "Connected", participantId: command.participantId })
         }).pipe(
           Scope.provide(scope),
+          Effect.timeoutOrElse({ duration: NEGOTIATION_DEADLINE, orElse: () => Effect.fail(busy) }),
           Effect.catchDefect((defect) =>
             Effect.logError("negotiation crashed", defect).pipe(
               Effect.andThen(Effect.fail(new InvalidOffer({ reason: "the offer could not be negotiated" })))
@@ -391,7 +427,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
         )
         if (Exit.isFailure(made)) {
           yield* Deferred.failCause(command.reply, made.cause)
-          return yield* Effect.failCause(made.cause)
+          return "rejected" as const
         }
         const participant = made.value
         const session = new ControlSession({
@@ -400,39 +436,53 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           router,
           counters: controlCounters,
           now: () => clock.currentTimeMillisUnsafe(),
-          submit: (message) =>
-            Queue.offerUnsafe(mailbox, { _tag: "Control", participantId: participant.id, message }),
-          opened: () => {
-            Queue.offerUnsafe(mailbox, { _tag: "ControlOpened", participantId: participant.id })
+          submit: (message) => {
+            mailbox.post({ _tag: "Control", participantId: participant.id, message })
+            return true
           },
+          opened: () => mailbox.post({ _tag: "ControlOpened", participantId: participant.id }),
           disconnect: () => participant.end("abuse")
         })
         participant.handleData(session)
+        member.negotiated = participant
         yield* Deferred.succeed(command.reply, {
           participantId: participant.id,
           answer: participant.peer.answer,
           etag: participant.etag
         })
-        yield* Queue.offer(mailbox, { _tag: "Ready", participant, session })
+        mailbox.post({ _tag: "Ready", participant, session })
         return yield* Deferred.await(participant.ended)
-      }).pipe(
+      })
+      // The room hears of the end before the peer connection closes (on this fiber, as the scope ends).
+      const tellRoom = Effect.onExit(
+        (exit: Exit.Exit<LeaveReason, unknown>): Effect.Effect<void> =>
+          Effect.gen(function* () {
+            if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
+              yield* Effect.logError("participant failed", exit.cause)
+            }
+            mailbox.post({
+              _tag: "Ended",
+              participantId: command.participantId,
+              reason: Exit.isSuccess(exit) ? exit.value : "failed"
+            })
+          })
+      )
+      return Effect.raceFirst(run, Deferred.await(member.stop)).pipe(
+        tellRoom,
         Effect.scoped,
         Effect.provide(services),
-        Effect.onExit((exit) =>
-          Queue.offer(mailbox, {
-            _tag: "Ended",
-            participantId: command.participantId,
-            reason: Exit.isSuccess(exit) ? exit.value : "failed"
-          })
-        ),
+        Effect.ensuring(Deferred.fail(command.reply, new RoomClosed({ room: name }))),
         Effect.annotateLogs({ participant: command.participantId }),
         log
       )
+    }
 
     const handle = (command: Command): Effect.Effect<void> => {
       switch (command._tag) {
         case "Join":
           return Effect.gen(function* () {
+            // The registry opens a fresh room for it.
+            if (closing) return yield* Deferred.fail(command.reply, new RoomClosed({ room: name }))
             if (members.size >= config.maxParticipantsPerRoom) {
               return yield* Deferred.fail(
                 command.reply,
@@ -440,10 +490,36 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
               )
             }
             yield* disarmEmptyTimer
-            members.set(command.participantId, newMember(command.participantId, command.role))
-            yield* FiberMap.run(participantFibers, command.participantId, participantLifecycle(command), {
+            const member: Member = {
+              id: command.participantId,
+              role: command.role,
+              stop: yield* Deferred.make<EndReason>(),
+              negotiated: undefined,
+              participant: undefined,
+              session: undefined,
+              connected: false,
+              name: null,
+              manual: false,
+              pins: [],
+              requested: new Map(),
+              unpublished: new Set()
+            }
+            members.set(member.id, member)
+            publishSnapshot()
+            yield* FiberMap.run(participantFibers, member.id, participantLifecycle(command, member), {
               startImmediately: true
             })
+          })
+        case "Leave":
+          return Effect.gen(function* () {
+            if (!members.has(command.participantId)) {
+              return yield* Deferred.fail(
+                command.reply,
+                new ParticipantNotFound({ room: name, participantId: command.participantId })
+              )
+            }
+            yield* removeMember(command.participantId, "left")
+            yield* Deferred.succeed(command.reply, undefined)
           })
         case "Ready":
           return Effect.gen(function* () {
@@ -454,10 +530,7 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
             }
             member.participant = command.participant
             member.session = command.session
-            tracks.push(...command.participant.tracks)
-            broadcastDiff({ joined: [entryOf(member)] })
-            yield* Metric.modify(M.participantsConnected, 1)
-            yield* Metric.modify(M.publicationsActive, command.participant.tracks.length)
+            publishSnapshot()
             yield* Effect.logInfo("participant joined").pipe(
               Effect.annotateLogs({
                 participant: member.id,
@@ -466,8 +539,12 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
                 slots: command.participant.slots.length
               })
             )
-            yield* rebind
+            if (command.participant.connected) yield* connectMember(member)
           })
+        case "Connected": {
+          const member = members.get(command.participantId)
+          return member ? connectMember(member) : Effect.void
+        }
         case "Ended":
           return removeMember(command.participantId, command.reason)
         case "ControlOpened":
@@ -477,139 +554,97 @@ export const makeRoom = (name: string, onEmpty: Effect.Effect<void>) =>
           })
         case "Control": {
           const member = members.get(command.participantId)
-          return member ? handleControl(member, command.message) : Effect.void
+          if (!member) return Effect.void
+          return handleControl(member, command.message)
         }
         case "Tick":
           return tick
-        case "Leave":
-          return Effect.gen(function* () {
-            if (!members.has(command.participantId)) {
-              return yield* Deferred.fail(
-                command.reply,
-                new ParticipantNotFound({ room: name, participantId: command.participantId })
-              )
-            }
-            yield* removeMember(command.participantId, "left")
-            yield* FiberMap.remove(participantFibers, command.participantId)
-            yield* Deferred.succeed(command.reply, undefined)
-          })
-        case "Renegotiate":
-          return Effect.gen(function* () {
-            const participant = members.get(command.participantId)?.participant
-            if (!participant) {
-              return yield* Deferred.fail(
-                command.reply,
-                new ParticipantNotFound({ room: name, participantId: command.participantId })
-              )
-            }
-            if (command.ifMatch !== undefined && command.ifMatch !== participant.etag) {
-              return yield* Deferred.fail(command.reply, new EtagMismatch({ expected: participant.etag }))
-            }
-            yield* participant.renegotiate(command.offer).pipe(
-              Effect.matchEffect({
-                onFailure: (e) => Deferred.fail(command.reply, e),
-                onSuccess: ({ answer, etag }) =>
-                  Deferred.succeed(command.reply, { participantId: participant.id, answer, etag })
-              })
-            )
-          })
-        case "ForceLayer": {
-          const participant = members.get(command.participantId)?.participant
-          if (!participant) {
-            return Deferred.fail(
-              command.reply,
-              new ParticipantNotFound({ room: name, participantId: command.participantId })
-            )
-          }
-          return Clock.currentTimeMillis.pipe(
-            Effect.flatMap((nowMs) =>
-              Deferred.succeed(command.reply, participant.forceLayer(command.slotMid, command.rid, nowMs))
-            )
-          )
-        }
-        case "View":
-          return Clock.currentTimeMillis.pipe(
-            Effect.flatMap((nowMs) =>
-              Deferred.succeed(command.reply, {
-                name,
-                participants: [...members.values()].map((m) =>
-                  m.participant
-                    ? m.participant.view(true, nowMs)
-                    : { id: m.id, role: m.role, state: "connecting" as const, publications: [], slots: [] }
-                )
-              })
-            )
-          )
       }
     }
 
-    yield* Queue.take(mailbox).pipe(
-      Effect.flatMap((command) =>
-        handle(command).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.failCause(cause)
-              : Effect.logError("room command failed", cause)
-          )
-        )
-      ),
-      Effect.forever,
-      log,
-      Effect.forkScoped
+    // A failure of the room's own fibers closes the room (its participants with it); the next
+    // join gets a fresh one.
+    const supervisor: Supervisor = {
+      subject: name,
+      failed: () => closeDetached
+    }
+    yield* forkSupervised("room", mailbox.take.pipe(Effect.flatMap(handle), Effect.forever)).pipe(
+      Effect.provideService(Supervisor, supervisor),
+      log
     )
-    yield* Effect.sync(() => Queue.offerUnsafe(mailbox, { _tag: "Tick" })).pipe(
-      Effect.repeat(Schedule.spaced(TICK)),
-      Effect.forkScoped
-    )
+    yield* forkSupervised(
+      "room",
+      Effect.sync(() => {
+        if (tickPending) return
+        tickPending = true
+        mailbox.post({ _tag: "Tick" })
+      }).pipe(Effect.repeat(Schedule.spaced(TICK)))
+    ).pipe(Effect.provideService(Supervisor, supervisor), log)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        yield* Queue.shutdown(mailbox)
         for (const member of members.values()) {
-          if (!member.participant) continue
+          member.session?.close()
+          if (!member.connected) continue
           yield* Metric.modify(M.participantsConnected, -1)
           yield* Metric.modify(M.publicationsActive, -publishedOf(member).length)
-          member.session?.close()
         }
         members.clear()
+        snapshot = []
         yield* controlCounters.flush
       })
     )
     yield* armEmptyTimer
 
-    // Commands still queued when the room closes are never answered: waiters give up on `closed`.
-    const closed = yield* Deferred.make<never, RoomClosed>()
-    yield* Effect.addFinalizer(() => Deferred.fail(closed, new RoomClosed({ room: name })))
-    const ask = <A, E>(make: (reply: Deferred.Deferred<A, E>) => Command): Effect.Effect<A, E | RoomClosed> =>
-      Effect.gen(function* () {
-        const reply = yield* Deferred.make<A, E>()
-        const accepted = yield* Queue.offer(mailbox, make(reply))
-        if (!accepted) return yield* new RoomClosed({ room: name })
-        return yield* Effect.raceFirst(Deferred.await(reply), Deferred.await(closed))
-      })
+    const participantOf = (participantId: string) => snapshot.find((m) => m.id === participantId)?.negotiated
+    const notFound = (participantId: string) => new ParticipantNotFound({ room: name, participantId })
 
     const room: Room = {
       name,
       join: (participantId, role, offer) =>
-        ask<Joined, JoinError | RoomClosed>((reply) => ({ _tag: "Join", participantId, role, offer, reply })),
-      leave: (participantId) =>
-        ask<void, ParticipantNotFound>((reply) => ({ _tag: "Leave", participantId, reply })),
-      renegotiate: (participantId, offer, ifMatch) =>
-        ask<Joined, ParticipantNotFound | EtagMismatch | InvalidOffer>((reply) => ({
-          _tag: "Renegotiate",
+        mailbox.ask<Joined, JoinError | RoomClosed>("join", JOIN_QUOTA, (reply) => ({
+          _tag: "Join",
           participantId,
+          role,
           offer,
-          ifMatch,
           reply
         })),
-      view: ask<RoomView, never>((reply) => ({ _tag: "View", reply })),
+      leave: (participantId) =>
+        mailbox.ask<void, ParticipantNotFound>(
+          `participant:${participantId}`,
+          PARTICIPANT_QUOTA,
+          (reply) => ({
+            _tag: "Leave",
+            participantId,
+            reply
+          })
+        ),
+      renegotiate: (participantId, offer, ifMatch) =>
+        Effect.suspend(() => {
+          const participant = participantOf(participantId)
+          if (!participant) return Effect.fail(notFound(participantId))
+          return participant
+            .renegotiate(offer, ifMatch)
+            .pipe(Effect.map(({ answer, etag }) => ({ participantId, answer, etag })))
+        }),
+      view: Effect.gen(function* () {
+        if (closing && snapshot.length === 0) return yield* new RoomClosed({ room: name })
+        const nowMs = yield* Clock.currentTimeMillis
+        return {
+          name,
+          participants: snapshot.map(
+            (m): ParticipantView =>
+              m.negotiated
+                ? m.negotiated.view(nowMs)
+                : { id: m.id, role: m.role, state: "connecting", publications: [], slots: [] }
+          )
+        }
+      }),
       forceLayer: (participantId, slotMid, rid) =>
-        ask<boolean, ParticipantNotFound>((reply) => ({
-          _tag: "ForceLayer",
-          participantId,
-          slotMid,
-          rid,
-          reply
-        }))
+        Effect.gen(function* () {
+          const participant = participantOf(participantId)
+          if (!participant) return yield* notFound(participantId)
+          return participant.forceLayer(slotMid, rid, yield* Clock.currentTimeMillis)
+        })
     }
     return room
   })

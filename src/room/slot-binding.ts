@@ -7,8 +7,10 @@ import type { MediaKind } from "../transport/transport.ts"
  * properties: a slot carries only a track of its kind, in a codec it negotiated, never
  * its own participant's, never one the participant already receives on another slot.
  * A slot the subscriber asked a track for carries that track (or nothing); in manual mode
- * the other slots stay empty; otherwise video slots get the oldest eligible publication
- * and audio slots follow the active-speaker rules (`assignAudioSlots`).
+ * the other slots stay empty; otherwise video slots get the oldest eligible publication that
+ * flows (one that delivers nothing only when nothing else is free, and a slot on one moves
+ * to a free publication that flows) and audio slots follow the active-speaker rules
+ * (`assignAudioSlots`) among the publications that flow, when any does.
  */
 
 export interface BindablePublication {
@@ -16,6 +18,8 @@ export interface BindablePublication {
   readonly ownerId: string
   readonly kind: MediaKind
   readonly codec: CodecName
+  /** Its publisher delivered media lately (absent: assumed to). */
+  readonly flowing?: boolean
   /** Active-speaker state of an audio publication; undefined when unranked. */
   readonly speech?: SpeakerState | undefined
 }
@@ -46,6 +50,8 @@ export interface BindingOptions {
 }
 
 const DEFAULT_SWITCH_MARGIN = 0.08
+
+const flows = (publication: BindablePublication) => publication.flowing !== false
 
 const eligible = (publication: BindablePublication, slot: BindableSlot) =>
   publication.kind === slot.kind &&
@@ -98,14 +104,19 @@ export const assignSlots = (
 
   const video = automatic.filter((s) => s.kind === "video")
   for (const slot of video) {
-    if (!keeps(slot)) continue
+    if (!keeps(slot) || !flows(byId.get(slot.boundTo!)!)) continue
     target.set(slot.key, slot.boundTo)
     received(slot.ownerId).add(slot.boundTo!)
   }
+  // Slots on a silent publication, and empty ones: a free publication that flows first.
   for (const slot of video) {
     if (target.has(slot.key)) continue
     const already = received(slot.ownerId)
-    const choice = publications.find((p) => eligible(p, slot) && !already.has(p.id))
+    const free = (p: BindablePublication) => eligible(p, slot) && !already.has(p.id)
+    const choice =
+      publications.find((p) => free(p) && flows(p)) ??
+      (keeps(slot) ? byId.get(slot.boundTo!) : undefined) ??
+      publications.find(free)
     target.set(slot.key, choice?.id)
     if (choice) already.add(choice.id)
   }
@@ -122,20 +133,29 @@ export const assignSlots = (
   for (const group of audioGroups.values()) {
     const first = group[0]!
     const already = received(first.ownerId)
-    const candidates = publications
-      .filter((p) => eligible(p, first) && !already.has(p.id))
-      .map((p) => ({ id: p.id, speech: p.speech }))
+    const pins = intentOf(first.ownerId)?.pins ?? []
+    const free = publications.filter((p) => eligible(p, first) && !already.has(p.id))
+    // Pinned tracks stay candidates whatever they deliver: the subscriber asked for them.
+    const preferred = free.filter((p) => flows(p) || pins.includes(p.id))
     const states: AudioSlotState[] = group.map((s) => ({ key: s.key, boundTo: s.boundTo }))
     const assigned = assignAudioSlots(
       states,
-      candidates,
-      intentOf(first.ownerId)?.pins ?? [],
+      preferred.map((p) => ({ id: p.id, speech: p.speech })),
+      pins,
       options.switchMargin ?? DEFAULT_SWITCH_MARGIN
     )
-    for (const [key, id] of assigned) {
-      target.set(key, id)
-      if (id !== undefined) already.add(id)
+    for (const id of assigned.values()) if (id !== undefined) already.add(id)
+    // Slots left empty take what delivers nothing, the one they carry first: nothing better is free.
+    const silent = free.filter((p) => !already.has(p.id))
+    for (const slot of group) {
+      if (assigned.get(slot.key) !== undefined) continue
+      const choice =
+        silent.find((p) => p.id === slot.boundTo && !already.has(p.id)) ??
+        silent.find((p) => !already.has(p.id))
+      assigned.set(slot.key, choice?.id)
+      if (choice) already.add(choice.id)
     }
+    for (const [key, id] of assigned) target.set(key, id)
   }
 
   const changes = new Map<string, string | undefined>()

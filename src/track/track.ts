@@ -1,5 +1,6 @@
 import { Clock, Effect, Queue, Schedule } from "effect"
 import { Buggify } from "../fault/buggify.ts"
+import { forkSupervised } from "../fault/supervision.ts"
 import { AudioLevelMeter } from "../media/audio-level.ts"
 import { type CodecName, isVideoCodec } from "../media/codec.ts"
 import { DuplicateFilter } from "../media/duplicate-filter.ts"
@@ -37,6 +38,8 @@ export interface TrackOptions {
 
 const BATCH = 64
 const NACK_INTERVAL = "20 millis"
+/** Longer than any pause a live encoder makes (Opus DTX: 400 ms; a muted camera: about 1 fps). */
+const FLOWING_WINDOW_MS = 2000
 
 /**
  * One published audio or video track: its fiber takes the publisher's packets in batches
@@ -70,6 +73,8 @@ export class Track {
   private lastSsrc: number | undefined
   packetsReceived = 0
   bytesReceived = 0
+  /** When the newest packet arrived (server clock), undefined before the first. */
+  private lastPacketAtMs: number | undefined
   /** RFC 6464 levels of an audio track, read by the room's active-speaker ranking. */
   readonly audioLevel = new AudioLevelMeter()
 
@@ -100,16 +105,20 @@ export class Track {
         buggify.fires("track.batch-delay")
           ? Effect.sleep(buggify.delayMs("track.batch-delay")).pipe(Effect.andThen(handle(batch)))
           : handle(batch)
-      yield* Queue.takeBetween(inbox, 1, BATCH).pipe(
-        Effect.flatMap(buggify.enabled ? stallThenHandle : handle),
-        Effect.forever,
-        Effect.forkScoped
+      yield* forkSupervised(
+        "track-inbox",
+        Queue.takeBetween(inbox, 1, BATCH).pipe(
+          Effect.flatMap(buggify.enabled ? stallThenHandle : handle),
+          Effect.forever
+        )
       )
       if (track.kind === "video") {
-        yield* Clock.currentTimeMillis.pipe(
-          Effect.map((now) => track.pollNacks(now)),
-          Effect.repeat(Schedule.spaced(NACK_INTERVAL)),
-          Effect.forkScoped
+        yield* forkSupervised(
+          "track-nack-poll",
+          Clock.currentTimeMillis.pipe(
+            Effect.map((now) => track.pollNacks(now)),
+            Effect.repeat(Schedule.spaced(NACK_INTERVAL))
+          )
         )
       }
       yield* Effect.addFinalizer(() => Queue.shutdown(inbox))
@@ -151,6 +160,14 @@ export class Track {
     return ssrc === undefined ? undefined : this.ridBySsrc.get(ssrc)
   }
 
+  /**
+   * Whether the publisher delivered anything in the last `FLOWING_WINDOW_MS`: a slot is not
+   * left on a track that sends nothing while another one flows.
+   */
+  flowing(nowMs: number): boolean {
+    return this.lastPacketAtMs !== undefined && nowMs - this.lastPacketAtMs <= FLOWING_WINDOW_MS
+  }
+
   /** The layers a subscriber can be given now, lowest quality first (one for a plain track). */
   flowingLayers(nowMs: number): ReadonlyArray<LayerInfo> {
     return this.layers.flowingLayers(nowMs)
@@ -181,6 +198,7 @@ export class Track {
     for (const packet of batch) {
       counters.packetsIn++
       counters.bytesIn += packet.payload.byteLength
+      this.lastPacketAtMs = packet.receivedAtMs
       this.packetsReceived++
       this.bytesReceived += packet.payload.byteLength
       if (!this.ssrcs.has(packet.ssrc)) {

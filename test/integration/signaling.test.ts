@@ -154,13 +154,24 @@ describe("signaling API", () => {
     const pub = await TestClient.join(server.baseUrl, "api-view", { publish: { audio: true, video: true } })
     const sub = await TestClient.join(server.baseUrl, "api-view", { subscribe: { video: 1 } })
     try {
-      const view = (await (await fetch(`${server.baseUrl}/api/v1/rooms/api-view`)).json()) as {
+      type View = {
         name: string
         participants: Array<{
           id: string
+          state: string
           publications: Array<{ id: string; kind: string; codec: string }>
           slots: Array<{ kind: string; trackId: string | null; ssrc: number }>
         }>
+      }
+      const read = async () => (await (await fetch(`${server.baseUrl}/api/v1/rooms/api-view`)).json()) as View
+      // A publication is bound once its publisher's ICE and DTLS are up.
+      await Promise.all([pub.connected(), sub.connected()])
+      let view = await read()
+      const deadline = Date.now() + 10_000
+      while (!view.participants.every((p) => p.state === "connected" && p.slots.every((s) => s.trackId))) {
+        if (Date.now() > deadline) throw new Error(`not connected and bound: ${JSON.stringify(view)}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        view = await read()
       }
       expect(view.name).toBe("api-view")
       expect(view.participants).toHaveLength(2)

@@ -59,6 +59,70 @@ describe("slot binding", () => {
     )
   })
 
+  it("never leaves a slot on a publication that delivers nothing while one that flows is free for it", () => {
+    const mixed = fc
+      .array(fc.record({ ownerId: owner, kind, codec, flowing: fc.boolean() }), { maxLength: 8 })
+      .map((ps): BindablePublication[] => ps.map((p, i) => ({ ...p, id: `t${i}` })))
+    const bound = (pubs: ReadonlyArray<BindablePublication>) =>
+      fc
+        .array(
+          fc.record({
+            ownerId: owner,
+            kind,
+            codecs: fc.subarray<CodecName>(["VP8", "VP9", "H264", "opus"]),
+            bound: fc.option(fc.nat({ max: 7 }), { nil: undefined })
+          }),
+          { maxLength: 10 }
+        )
+        .map((ss): BindableSlot[] =>
+          ss.map((s, i) => ({
+            key: `s${i}`,
+            ownerId: s.ownerId,
+            kind: s.kind,
+            codecs: s.codecs,
+            boundTo: s.bound === undefined ? undefined : pubs[s.bound]?.id
+          }))
+        )
+    fc.assert(
+      fc.property(
+        mixed.chain((pubs) => fc.tuple(fc.constant(pubs), bound(pubs))),
+        ([pubs, slotList]) => {
+          const changes = assignSlots(pubs, slotList)
+          const byId = new Map(pubs.map((p) => [p.id, p]))
+          const final = new Map(
+            slotList.map((s) => [s.key, changes.has(s.key) ? changes.get(s.key) : s.boundTo])
+          )
+          const received = new Map<string, Set<string>>()
+          for (const slot of slotList) {
+            const id = final.get(slot.key)
+            if (id === undefined) continue
+            const set = received.get(slot.ownerId) ?? new Set()
+            expect(set.has(id)).toBe(false)
+            set.add(id)
+            received.set(slot.ownerId, set)
+          }
+          for (const slot of slotList) {
+            const id = final.get(slot.key)
+            if (id !== undefined && byId.get(id)?.flowing) continue
+            const freeFlowing = pubs.filter(
+              (p) =>
+                p.flowing &&
+                p.kind === slot.kind &&
+                p.ownerId !== slot.ownerId &&
+                slot.codecs.includes(p.codec) &&
+                !received.get(slot.ownerId)?.has(p.id)
+            )
+            expect(
+              freeFlowing.map((p) => p.id),
+              `slot ${slot.key} on ${id ?? "nothing"}`
+            ).toEqual([])
+          }
+        }
+      ),
+      { seed: 7, numRuns: 500 }
+    )
+  })
+
   it("gives the oldest eligible publication first and keeps existing bindings", () => {
     const pubs: BindablePublication[] = [
       { id: "old", ownerId: "a", kind: "video", codec: "VP8" },

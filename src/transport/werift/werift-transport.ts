@@ -1,5 +1,6 @@
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { PrismConfig } from "../../config.ts"
+import { forkSupervised } from "../../fault/supervision.ts"
 import { Transport } from "../transport.ts"
 import { installFastSrtp } from "./fast-srtp.ts"
 import { installIngressGuard } from "./ingress-guard.ts"
@@ -30,15 +31,19 @@ export const WeriftTransport = Layer.effect(
           const werift = yield* Effect.acquireRelease(makeWeriftPeer(request.offer, options, clock), (w) =>
             Effect.promise(() => w.close())
           )
-          yield* Clock.currentTimeMillis.pipe(
-            Effect.map((now) => werift.sendReports(now)),
-            Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL)),
-            Effect.forkScoped
+          yield* forkSupervised(
+            "transport-timer",
+            Clock.currentTimeMillis.pipe(
+              Effect.map((now) => werift.sendReports(now)),
+              Effect.repeat(Schedule.spaced(SENDER_REPORT_INTERVAL))
+            )
           )
           if (werift.receivesTransportWide) {
-            yield* Effect.sync(werift.sendTransportFeedback).pipe(
-              Effect.repeat(Schedule.spaced(TRANSPORT_FEEDBACK_INTERVAL)),
-              Effect.forkScoped
+            yield* forkSupervised(
+              "transport-timer",
+              Effect.sync(werift.sendTransportFeedback).pipe(
+                Effect.repeat(Schedule.spaced(TRANSPORT_FEEDBACK_INTERVAL))
+              )
             )
           }
           return werift.peer
