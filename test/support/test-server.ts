@@ -1,6 +1,7 @@
 import { createServer } from "node:net"
 import { Effect, Exit, Layer, Logger, Scope } from "effect"
 import { PrismConfig, type PrismConfigShape } from "../../src/config.ts"
+import { Buggify } from "../../src/fault/buggify.ts"
 import { Authorizer } from "../../src/http/authorizer.ts"
 import { PrismServer } from "../../src/server.ts"
 
@@ -20,17 +21,26 @@ export interface RunningServer {
   readonly close: () => Promise<void>
 }
 
+export interface ServerHooks {
+  /** Where the server's log lines go (nowhere by default). */
+  readonly logger?: Logger.Logger<unknown, void>
+  /** Injected faults (off by default, as in production). */
+  readonly buggify?: Buggify
+}
+
 /** Starts the real server (werift transport, real sockets) in this process on free ports. */
 export const startServer = async (
   overrides: Partial<PrismConfigShape> = {},
-  authorizer: Layer.Layer<Authorizer> = Authorizer.allowAll
+  authorizer: Layer.Layer<Authorizer> = Authorizer.allowAll,
+  hooks: ServerHooks = {}
 ): Promise<RunningServer> => {
   const httpPort = await freePort()
   const internalPort = await freePort()
   const layer = PrismServer.pipe(
     Layer.provide(authorizer),
     Layer.provide(PrismConfig.layerWith({ httpHost: "127.0.0.1", httpPort, internalPort, ...overrides })),
-    Layer.provide(Logger.layer([]))
+    Layer.provide(Logger.layer(hooks.logger ? [hooks.logger] : [])),
+    Layer.provide(hooks.buggify ? Layer.succeed(Buggify, hooks.buggify) : Layer.empty)
   )
   const scope = Effect.runSync(Scope.make())
   await Effect.runPromise(Layer.buildWithScope(layer, scope))

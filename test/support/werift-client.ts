@@ -28,6 +28,8 @@ export interface ReceivedPacket {
   /** the first payload bytes after our synthetic descriptor: publisher tag + frame counter */
   readonly tag: number
   readonly frame: number
+  /** When the client got it (`performance.now()` in the receive callback). */
+  readonly atMs: number
 }
 
 export interface ClientOptions {
@@ -237,7 +239,8 @@ export class TestClient {
       payloadType: rtp.header.payloadType,
       keyframe: transceiver.kind === "video" && (payload[0]! & 0x10) !== 0 && (payload[1]! & 0x01) === 0,
       tag: payload[2] ?? -1,
-      frame: payload.length >= 7 ? payload.readUInt32BE(3) : -1
+      frame: payload.length >= 7 ? payload.readUInt32BE(3) : -1,
+      atMs: performance.now()
     })
   }
 }
