@@ -24,6 +24,8 @@
  *   --perf                   on-CPU profile of the server with Linux `perf record` during the window
  *   --server-flags="<flags>" extra Node flags for the server, e.g. --server-flags="--heap-growing-percent=200"
  *   --out .bench/results.json  --log-level Warn  --timeout <s>
+ *
+ * `--soak churn` runs the churn soak instead (bench/soak.ts; its own flags, see --soak churn --help).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process"
 import {
@@ -52,6 +54,7 @@ import {
   value
 } from "./prometheus.ts"
 import type { FromClient, Role, ToClient } from "./protocol.ts"
+import { runSoak } from "./soak.ts"
 
 // ---------------------------------------------------------------- options
 
@@ -1162,7 +1165,9 @@ const main = async () => {
   }
 }
 
-main().then(
+const argv = process.argv.slice(2)
+const run = argv.some((arg) => arg === "--soak" || arg.startsWith("--soak=")) ? () => runSoak(argv) : main
+run().then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error instanceof Error ? (error.stack ?? error.message) : error)

@@ -1,8 +1,11 @@
-import { setFlagsFromString } from "node:v8"
+import { queryObjects, setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { Duration } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { RTCPeerConnection } from "werift"
+import { Participant } from "../../src/participant/participant.ts"
+import { SubscriptionSlot } from "../../src/participant/subscription-slot.ts"
+import { Track } from "../../src/track/track.ts"
 import { type RunningServer, startServer } from "../support/test-server.ts"
 import { TestClient, waitFor } from "../support/werift-client.ts"
 
@@ -10,6 +13,14 @@ setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
 
 const activeResources = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length
+
+/** Live objects of the classes one join creates (server and client peer connections share werift's class), after a GC. */
+const liveObjects = () => {
+  gc()
+  return [RTCPeerConnection, Participant, Track, SubscriptionSlot].map((ctor) =>
+    queryObjects(ctor, { format: "count" })
+  )
+}
 
 const metric = async (server: RunningServer, name: string): Promise<number> => {
   const text = await (await fetch(`${server.internalUrl}/metrics`)).text()
@@ -95,13 +106,20 @@ describe("participant and room lifecycle", () => {
     }
     for (let i = 0; i < 3; i++) await cycle(i) // warm up caches and lazy allocations
     await settle()
-    const socketsBefore = activeResources("UDPWRAP")
+    const objectsBefore = liveObjects()
+    const socketsBefore = activeResources("UDPWrap")
     const timersBefore = activeResources("Timeout")
     const heapBefore = process.memoryUsage().heapUsed
     for (let i = 0; i < 15; i++) await cycle(i)
     await settle()
     expect(await roomNames(server)).toEqual([])
-    expect(activeResources("UDPWRAP")).toBe(socketsBefore)
+    expect(activeResources("UDPWrap")).toBe(socketsBefore)
+    // Nothing a participant was made of outlives it (a closed peer connection may wait on a timer a while).
+    await waitFor(
+      () => liveObjects().every((n, i) => n <= objectsBefore[i]!),
+      30_000,
+      "peer connections, participants, tracks and slots to be collected"
+    )
     // Every fiber that sleeps (watchdogs, report and NACK loops) holds a timer: none may outlive its participant.
     expect(activeResources("Timeout")).toBeLessThanOrEqual(timersBefore)
     const growth = process.memoryUsage().heapUsed - heapBefore
