@@ -214,6 +214,11 @@ export class Participant {
     this.dataHandler = handler
   }
 
+  /** Whether it has ended (its fiber is leaving the room, or has). */
+  get hasEnded(): boolean {
+    return Deferred.isDoneUnsafe(this.ended)
+  }
+
   /** Ends the participant from outside (it left, or abuse); its fiber then leaves the room. */
   end(reason: EndReason): void {
     Deferred.doneUnsafe(this.ended, Effect.succeed(reason))

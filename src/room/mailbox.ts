@@ -2,7 +2,7 @@ import { Deferred, Effect, Option, Queue } from "effect"
 import { RoomBusy, RoomClosed } from "./errors.ts"
 
 /** How long a request may wait for the room to take it; then it is answered 503 `room_busy`. */
-const REQUEST_DEADLINE = "2 seconds"
+const REQUEST_DEADLINE = "5 seconds"
 export const RETRY_AFTER_SECONDS = 1
 
 interface Request {
@@ -22,10 +22,10 @@ interface Envelope<C> {
  * A room's mailbox. The room's own events (a participant negotiated, connected or ended, the
  * tick, control messages that each client's session already limits) are posted and always get
  * in, so nothing the room or a participant's teardown waits on can be shut out by a full
- * mailbox. Requests from outside (joins, leaves) are admitted per source: all joins share one
- * quota and each participant has its own, so one client's burst cannot crowd out the others; a
- * request over its source's quota, or one the room has not taken within the deadline, fails
- * with `RoomBusy` (503 and Retry-After) instead of waiting forever.
+ * mailbox. Requests from outside (joins: leaves, restarts and reads do not go through the room)
+ * are admitted per source within a quota; a request over its source's quota, or one the room
+ * has not taken within the deadline, fails with `RoomBusy` (503 and Retry-After) instead of
+ * waiting forever.
  */
 export class Mailbox<C> {
   private readonly waiting = new Map<string, number>()

@@ -20,10 +20,7 @@ export class RoomRegistry extends Context.Service<
   RoomRegistry,
   {
     readonly join: (room: string, role: ParticipantRole, offer: string) => Effect.Effect<Joined, JoinError>
-    readonly leave: (
-      room: string,
-      participantId: string
-    ) => Effect.Effect<void, ParticipantNotFound | RoomBusy>
+    readonly leave: (room: string, participantId: string) => Effect.Effect<void, ParticipantNotFound>
     readonly renegotiate: (
       room: string,
       participantId: string,

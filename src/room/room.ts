@@ -38,11 +38,6 @@ type Command =
       readonly offer: string
       readonly reply: Deferred.Deferred<Joined, JoinError | RoomClosed>
     }
-  | {
-      readonly _tag: "Leave"
-      readonly participantId: string
-      readonly reply: Deferred.Deferred<void, ParticipantNotFound>
-    }
   | { readonly _tag: "Ready"; readonly participant: Participant; readonly session: ControlSession }
   | { readonly _tag: "Connected"; readonly participantId: string }
   | { readonly _tag: "Ended"; readonly participantId: string; readonly reason: LeaveReason }
@@ -56,8 +51,6 @@ type LeaveReason = EndReason | "rejected"
 interface Member {
   readonly id: string
   readonly role: ParticipantRole
-  /** Completing it takes the participant down; its own fiber closes the peer connection. */
-  readonly stop: Deferred.Deferred<EndReason>
   /** Set on its own fiber once negotiated, just before the client is answered: reads see it from then on. */
   negotiated: Participant | undefined
   /** Set by the room when it takes the participant in (`Ready`). */
@@ -84,7 +77,8 @@ export interface Room {
     role: ParticipantRole,
     offer: string
   ) => Effect.Effect<Joined, JoinError | RoomClosed>
-  readonly leave: (participantId: string) => Effect.Effect<void, ParticipantNotFound | RoomBusy | RoomClosed>
+  /** Ends the participant; its own fiber closes the peer connection and the room forgets it. */
+  readonly leave: (participantId: string) => Effect.Effect<void, ParticipantNotFound>
   readonly renegotiate: (
     participantId: string,
     offer: string,
@@ -103,8 +97,6 @@ export interface Room {
 const TICK = "250 millis"
 /** Joins waiting for the room at once; more are answered 503. */
 const JOIN_QUOTA = 32
-/** Requests of one participant (leave) waiting for the room at once. */
-const PARTICIPANT_QUOTA = 4
 /** werift answers in milliseconds; a join still negotiating after this gets 503. */
 const NEGOTIATION_DEADLINE = "10 seconds"
 
@@ -387,7 +379,6 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
         if (!member) return
         members.delete(participantId)
         publishSnapshot()
-        Deferred.doneUnsafe(member.stop, Exit.succeed(reason === "rejected" ? "left" : reason))
         member.session?.close()
         if (member.participant) {
           for (const slot of member.participant.slots) slot.unbind()
@@ -467,7 +458,7 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
             })
           })
       )
-      return Effect.raceFirst(run, Deferred.await(member.stop)).pipe(
+      return run.pipe(
         tellRoom,
         Effect.scoped,
         Effect.provide(services),
@@ -493,7 +484,6 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
             const member: Member = {
               id: command.participantId,
               role: command.role,
-              stop: yield* Deferred.make<EndReason>(),
               negotiated: undefined,
               participant: undefined,
               session: undefined,
@@ -506,20 +496,8 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
             }
             members.set(member.id, member)
             publishSnapshot()
-            yield* FiberMap.run(participantFibers, member.id, participantLifecycle(command, member), {
-              startImmediately: true
-            })
-          })
-        case "Leave":
-          return Effect.gen(function* () {
-            if (!members.has(command.participantId)) {
-              return yield* Deferred.fail(
-                command.reply,
-                new ParticipantNotFound({ room: name, participantId: command.participantId })
-              )
-            }
-            yield* removeMember(command.participantId, "left")
-            yield* Deferred.succeed(command.reply, undefined)
+            // Not started here: negotiating (werift's synchronous set-up included) is the participant's work.
+            yield* FiberMap.run(participantFibers, member.id, participantLifecycle(command, member))
           })
         case "Ready":
           return Effect.gen(function* () {
@@ -595,7 +573,11 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
     )
     yield* armEmptyTimer
 
-    const participantOf = (participantId: string) => snapshot.find((m) => m.id === participantId)?.negotiated
+    /** A participant still in the room: one that ended is gone for readers before the room has forgotten it. */
+    const participantOf = (participantId: string) => {
+      const participant = snapshot.find((m) => m.id === participantId)?.negotiated
+      return participant && !participant.hasEnded ? participant : undefined
+    }
     const notFound = (participantId: string) => new ParticipantNotFound({ room: name, participantId })
 
     const room: Room = {
@@ -609,15 +591,12 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
           reply
         })),
       leave: (participantId) =>
-        mailbox.ask<void, ParticipantNotFound>(
-          `participant:${participantId}`,
-          PARTICIPANT_QUOTA,
-          (reply) => ({
-            _tag: "Leave",
-            participantId,
-            reply
-          })
-        ),
+        Effect.suspend(() => {
+          const participant = participantOf(participantId)
+          if (!participant) return Effect.fail(notFound(participantId))
+          participant.end("left")
+          return Effect.void
+        }),
       renegotiate: (participantId, offer, ifMatch) =>
         Effect.suspend(() => {
           const participant = participantOf(participantId)
@@ -631,12 +610,11 @@ export const makeRoom = (name: string, close: Effect.Effect<void>) =>
         const nowMs = yield* Clock.currentTimeMillis
         return {
           name,
-          participants: snapshot.map(
-            (m): ParticipantView =>
-              m.negotiated
-                ? m.negotiated.view(nowMs)
-                : { id: m.id, role: m.role, state: "connecting", publications: [], slots: [] }
-          )
+          participants: snapshot.flatMap((m): ParticipantView[] => {
+            if (!m.negotiated)
+              return [{ id: m.id, role: m.role, state: "connecting", publications: [], slots: [] }]
+            return m.negotiated.hasEnded ? [] : [m.negotiated.view(nowMs)]
+          })
         }
       }),
       forceLayer: (participantId, slotMid, rid) =>

@@ -181,7 +181,7 @@ describe("room actor", () => {
   )
 
   it.effect(
-    "requests queue per source: a burst of joins is refused with room_busy, a member's leave still gets in",
+    "a burst of joins beyond the queue is answered room_busy; a leave is not held up by it",
     () =>
       withRegistry((registry) =>
         Effect.gen(function* () {
