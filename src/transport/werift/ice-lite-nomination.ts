@@ -1,9 +1,14 @@
-import type { RTCPeerConnection } from "werift"
+import {
+  Candidate,
+  type Protocol,
+  type RTCPeerConnection,
+  CandidatePair as WeriftCandidatePair
+} from "werift"
 
 /**
  * Which candidate pair an ICE-lite server sends on: the one the client nominated last, in the
- * current ICE generation, or, until the client nominates one there, the pair it used before
- * the restart.
+ * current ICE generation, or, until the client nominates one there, the one it nominated last
+ * in an earlier generation.
  *
  * werift keeps the first pair nominated in a generation and ignores later nominations. A
  * libwebrtc client facing an ICE-lite server nominates (USE-CANDIDATE) whichever pair it has
@@ -20,6 +25,12 @@ import type { RTCPeerConnection } from "werift"
  * (the server keeps answering the old generation's checks), nominating it with the old
  * credentials, so the server never sent to that subscriber again. The restart here keeps the
  * selected pair until a pair of the new generation is nominated.
+ *
+ * Until then, that kept pair follows the client's nominations made with earlier credentials:
+ * a client that stayed on its old pair (or went back to an older one) may move, or its NAT
+ * may give it a new address, and its checks then come from there with the old ufrag. The
+ * server would otherwise keep sending to an address nobody listens on any more, while the
+ * client, whose checks are all answered, has no reason to restart again.
  */
 
 type Address = readonly [string, number]
@@ -27,12 +38,12 @@ type Address = readonly [string, number]
 interface CandidatePair {
   readonly protocol: unknown
   readonly remoteAddr: Address
-  readonly nominated: boolean
+  nominated: boolean
 }
 
 interface StunRequest {
   readonly attributesKeys: ReadonlyArray<string>
-  getAttributeValue(name: "USERNAME"): unknown
+  getAttributeValue(name: string): unknown
 }
 
 interface LiteConnection {
@@ -42,6 +53,7 @@ interface LiteConnection {
   readonly checkList: ReadonlyArray<CandidatePair>
   checkIncoming: (message: StunRequest, addr: Address, protocol: unknown) => unknown
   restart: () => unknown
+  readonly protocols: ReadonlyArray<{ readonly localCandidate?: object }>
 }
 
 /** The server's ICE agent (max-bundle: one per peer connection), if werift still has the shape relied on. */
@@ -52,6 +64,7 @@ const liteConnectionOf = (pc: RTCPeerConnection): LiteConnection | undefined => 
   if (!connection?.iceLite || typeof connection.checkIncoming !== "function") return undefined
   if (typeof connection.restart !== "function") return undefined
   if (!Array.isArray(connection.checkList) || typeof connection.localUsername !== "string") return undefined
+  if (!Array.isArray(connection.protocols)) return undefined
   return connection as LiteConnection
 }
 
@@ -78,7 +91,10 @@ export const followClientNomination = (pc: RTCPeerConnection): boolean => {
   if (!connection) return false
   const checkIncoming = connection.checkIncoming
   connection.checkIncoming = function (this: unknown, message, addr, protocol) {
-    if (checkedUfrag(message) !== connection.localUsername) return undefined
+    if (checkedUfrag(message) !== connection.localUsername) {
+      followEarlierGeneration(connection, message, addr, protocol)
+      return undefined
+    }
     const result = checkIncoming.call(this, message, addr, protocol)
     const current = connection.nominated
     if (current === undefined || !message.attributesKeys.includes("USE-CANDIDATE")) return result
@@ -93,7 +109,56 @@ export const followClientNomination = (pc: RTCPeerConnection): boolean => {
     const selected = connection.nominated
     const result = restart.call(this)
     if (selected !== undefined) connection.nominated = selected
+    for (const { localCandidate } of connection.protocols)
+      if (localCandidate) withoutGeneration(localCandidate)
     return result
   }
   return true
+}
+
+/**
+ * A nomination made with the credentials of an earlier generation moves the pair kept across
+ * the restart, as long as no pair of the current generation is selected. The pair is made
+ * apart from the current check list (it belongs to no current check), as werift makes one
+ * for a peer-reflexive address.
+ */
+const followEarlierGeneration = (
+  connection: LiteConnection,
+  message: StunRequest,
+  addr: Address,
+  protocol: unknown
+) => {
+  const kept = connection.nominated
+  if (kept === undefined || selectedInCurrentGeneration(connection)) return
+  if (!message.attributesKeys.includes("USE-CANDIDATE")) return
+  if (kept.protocol === protocol && sameAddress(kept.remoteAddr, addr)) return
+  const priority = message.getAttributeValue("PRIORITY")
+  const remote = new Candidate(
+    `kept${addr[1]}`,
+    1,
+    "udp",
+    typeof priority === "number" ? priority : 0,
+    addr[0],
+    addr[1],
+    "prflx"
+  )
+  const pair = new WeriftCandidatePair(protocol as Protocol, remote, false)
+  pair.nominated = true
+  connection.nominated = pair
+}
+
+/**
+ * werift writes its agent's restart count into its candidates ("generation N"), and a werift
+ * client takes a nomination only if the remote candidate's generation equals its own count.
+ * The counts part as soon as the server answers a restart the client does not follow through
+ * (it stays on its old pair, or the answer is lost and it sends another offer): that client
+ * never selects a pair again after its next restart. The ufrag already tells which generation
+ * a candidate belongs to (libwebrtc goes by it), so restart answers carry no generation.
+ */
+const withoutGeneration = (candidate: object) => {
+  Object.defineProperty(candidate, "generation", {
+    get: () => undefined,
+    set: () => undefined,
+    configurable: true
+  })
 }
