@@ -180,30 +180,28 @@ describe("room actor", () => {
     )
   )
 
-  it.effect(
-    "a burst of joins beyond the queue is answered room_busy; a leave is not held up by it",
-    () =>
-      withRegistry((registry) =>
-        Effect.gen(function* () {
-          const alice = yield* registry.join("r", "participant", OFFER)
-          const burst = Effect.all(
-            Array.from({ length: 100 }, () => registry.join("r", "participant", OFFER).pipe(Effect.exit)),
-            { concurrency: "unbounded" }
-          )
-          const [joins, left] = yield* Effect.all(
-            [burst, registry.leave("r", alice.participantId).pipe(Effect.exit)],
-            {
-              concurrency: "unbounded"
-            }
-          )
-          const busy = joins.filter((e) => Exit.isFailure(e) && JSON.stringify(e.cause).includes("RoomBusy"))
-          const joined = joins.filter(Exit.isSuccess)
-          assert.isAbove(busy.length, 0, "some joins were over the quota")
-          assert.isAbove(joined.length, 0)
-          assert.strictEqual(busy.length + joined.length, 100)
-          assert.isTrue(Exit.isSuccess(left))
-        })
-      )
+  it.effect("a burst of joins beyond the queue is answered room_busy; a leave is not held up by it", () =>
+    withRegistry((registry) =>
+      Effect.gen(function* () {
+        const alice = yield* registry.join("r", "participant", OFFER)
+        const burst = Effect.all(
+          Array.from({ length: 100 }, () => registry.join("r", "participant", OFFER).pipe(Effect.exit)),
+          { concurrency: "unbounded" }
+        )
+        const [joins, left] = yield* Effect.all(
+          [burst, registry.leave("r", alice.participantId).pipe(Effect.exit)],
+          {
+            concurrency: "unbounded"
+          }
+        )
+        const busy = joins.filter((e) => Exit.isFailure(e) && JSON.stringify(e.cause).includes("RoomBusy"))
+        const joined = joins.filter(Exit.isSuccess)
+        assert.isAbove(busy.length, 0, "some joins were over the quota")
+        assert.isAbove(joined.length, 0)
+        assert.strictEqual(busy.length + joined.length, 100)
+        assert.isTrue(Exit.isSuccess(left))
+      })
+    )
   )
 
   it.effect("a participant whose transport failed leaves the room and its resource is gone", () =>
