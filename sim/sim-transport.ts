@@ -148,7 +148,7 @@ class SimServerPeer implements ServerEndpoint {
       case "nack": {
         const slot = this.slotRecords.get(packet.mid)
         if (slot) slot.nackedSeqs += packet.seqs.length
-        this.handlers.onNack(packet.mid, packet.seqs)
+        this.handlers.onNack(packet.mid, packet.seqs, this.now)
         return
       }
       case "pli": {

@@ -166,7 +166,7 @@ export class Participant {
       peer.attach({
         onRtp: (mid, packet) => trackByMid.get(mid)?.receive(packet),
         onKeyframeRequest: (mid, nowMs) => slotByMid.get(mid)?.keyframeRequested(nowMs),
-        onNack: (mid, seqs) => slotByMid.get(mid)?.nacked(seqs),
+        onNack: (mid, seqs, nowMs) => slotByMid.get(mid)?.nacked(seqs, nowMs),
         onStateChange: (state) => {
           if (state === "connected") participant.markConnected()
           else if (state === "failed") Deferred.doneUnsafe(ended, Effect.succeed("transport-failed"))

@@ -262,24 +262,40 @@ export class SubscriptionSlot implements TrackSink {
 
   keyframeRequested(nowMs: number): void {
     this.options.counters.keyframeRequestsFromSubscribers++
+    this.askForKeyframe(nowMs)
+  }
+
+  /** A keyframe of what this slot forwards, through the track's per-layer throttle. */
+  private askForKeyframe(nowMs: number): void {
     const track = this.boundTrack
     if (!track) return
     if (track.simulcast) track.requestKeyframe(nowMs, this.switcher.currentSsrc ?? this.targetSsrc)
     else track.requestKeyframe(nowMs)
   }
 
-  nacked(sequenceNumbers: ReadonlyArray<number>): void {
+  /**
+   * Answers a subscriber's NACK from the slot's history, within the retransmission budgets. A
+   * video packet that cannot be resent (gone from the history, or over budget, as after an
+   * outage) leaves the decoder waiting for a keyframe: the publisher is asked for one at once
+   * (throttled per layer) rather than when the subscriber gives up on its NACKs.
+   */
+  nacked(sequenceNumbers: ReadonlyArray<number>, nowMs: number): void {
     const counters = this.options.counters
     counters.nacksFromSubscribers += sequenceNumbers.length
-    const codec = this.codecFor(this.boundTrack?.codec)
-    if (!codec) return
-    for (const packet of this.forwarder.lookup(sequenceNumbers)) {
+    const track = this.boundTrack
+    const codec = this.codecFor(track?.codec)
+    if (!track || !codec) return
+    const found = this.forwarder.lookup(sequenceNumbers)
+    let lost = sequenceNumbers.length - found.length
+    for (const packet of found) {
       if (!this.retransmissionBudget.trySpend() || !this.allowRetransmission(packet.payload.byteLength)) {
         counters.retransmissionsOverBudget++
+        lost++
         continue
       }
       if (this.options.peer.retransmit(this.mid, codec, packet)) counters.retransmissions++
     }
+    if (lost > 0 && track.kind === "video") this.askForKeyframe(nowMs)
   }
 
   private codecFor(name: CodecName | undefined): NegotiatedCodec | undefined {

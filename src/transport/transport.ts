@@ -81,7 +81,7 @@ export type CongestionFeedback =
 export interface PeerHandlers {
   readonly onRtp: (publicationMid: string, packet: InboundRtp) => void
   readonly onKeyframeRequest: (slotMid: string, nowMs: number) => void
-  readonly onNack: (slotMid: string, sequenceNumbers: ReadonlyArray<number>) => void
+  readonly onNack: (slotMid: string, sequenceNumbers: ReadonlyArray<number>, nowMs: number) => void
   readonly onStateChange: (state: ConnectionState) => void
   readonly onCongestionFeedback: (feedback: CongestionFeedback) => void
   /** A data channel the client opened is ready to carry messages both ways. */

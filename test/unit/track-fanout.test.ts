@@ -126,4 +126,43 @@ describe("track fan-out", () => {
       assert.strictEqual(counters.keyframeRequestsFromSubscribers, 2010)
     })
   )
+
+  it.effect("a NACK the slot cannot answer asks the publisher for a keyframe; one it answers does not", () =>
+    Effect.gen(function* () {
+      const counters = new MediaCounters()
+      const publisher = fakePeer()
+      const subscriber = fakePeer()
+      const track = yield* Track.make({
+        id: "p:0",
+        participantId: "p",
+        publication,
+        peer: publisher.peer,
+        counters,
+        queuePackets: 4096,
+        keyframeRequestIntervalMs: 500,
+        publisherRoundTripMs: () => undefined
+      })
+      const slot = yield* SubscriptionSlot.make({
+        participantId: "s",
+        description: { mid: "1", kind: "video", codecs: [vp8], ssrc: 42 },
+        peer: subscriber.peer,
+        counters,
+        queuePackets: 4096
+      })
+      slot.bind(track, 0)
+      for (let seq = 0; seq < 100; seq++) track.receive(packet(seq, seq === 0))
+      while (subscriber.sent.length < 100) yield* Effect.yieldNow
+      const afterBind = publisher.keyframeRequests.length
+      const sent = subscriber.sent.map((s) => s.packet.sequenceNumber)
+
+      slot.nacked([sent[90]!, sent[91]!], 1000)
+      assert.strictEqual(counters.retransmissions, 2)
+      assert.strictEqual(publisher.keyframeRequests.length, afterBind, "everything NACKed was resent")
+
+      // Never sent on this slot (or long gone from its history): only a keyframe repairs it.
+      slot.nacked([(sent[0]! - 1000) & 0xffff], 2000)
+      assert.strictEqual(publisher.keyframeRequests.length, afterBind + 1)
+      assert.strictEqual(counters.keyframeRequestsFromSubscribers, 0, "the subscriber asked for none itself")
+    })
+  )
 })

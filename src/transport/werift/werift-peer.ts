@@ -226,7 +226,7 @@ const describePeer = (pc: RTCPeerConnection, summary: OfferSummary, answer: stri
       heard()
       if (rtcp.type === RtcpTransportLayerFeedback.type) {
         const feedback = (rtcp as RtcpTransportLayerFeedback).feedback
-        if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost)
+        if (feedback instanceof GenericNack) handlers.onNack(mid, feedback.lost, now())
       } else if (rtcp.type === 206) {
         const count = (rtcp as { feedback?: { count?: number } }).feedback?.count
         if (count === 1 || count === 4) handlers.onKeyframeRequest(mid, now())
