@@ -148,7 +148,10 @@ interface PageGlobals {
 const stateOf = (p: Page) => p.evaluate(() => (globalThis as unknown as Partial<PageGlobals>).state ?? null)
 
 const statsOf = (p: Page, type: string, kind?: string) =>
-  p.evaluate(([t, k]) => (globalThis as unknown as PageGlobals).rtpStats(t, k), [type, kind] as const)
+  p.evaluate(([t, k]) => (globalThis as unknown as PageGlobals).rtpStats(t, k ?? undefined), [
+    type,
+    kind ?? null
+  ] as const)
 
 const videoSizeOf = (p: Page, id: string) =>
   p.evaluate((elementId) => {
@@ -202,7 +205,11 @@ const roomView = async (baseUrl: string, room: string): Promise<RoomView> =>
 
 const layersOf = async (publisher: Page) =>
   (await statsOf(publisher, "outbound-rtp", "video"))
-    .map((s) => `${s["rid"]}:${s["frameWidth"] ?? "-"}x${s["frameHeight"] ?? "-"}@${s["framesSent"] ?? 0}`)
+    .map(
+      (s) =>
+        `${s["rid"]}:${s["frameWidth"] ?? "-"}x${s["frameHeight"] ?? "-"}@${s["framesSent"] ?? 0}` +
+        `(${s["qualityLimitationReason"] ?? "?"})`
+    )
     .sort()
     .join(" ")
 
@@ -398,7 +405,16 @@ describe("Chromium publisher and subscriber through the SFU", () => {
         30_000,
         "three flowing layers and a layer on both subscribers' video slots",
         500
-      )
+      ).catch(async (error: unknown) => {
+        const outgoing = (await statsOf(publisher, "candidate-pair")).map(
+          (p) => p["availableOutgoingBitrate"]
+        )
+        console.log(
+          `publisher layers ${await layersOf(publisher)}; available outgoing ${outgoing.join(",")}; ` +
+            `room ${JSON.stringify(await roomView(server.baseUrl, room))}`
+        )
+        throw error
+      })
       const chromiumId = new URL((await stateOf(subscriber))!.location!, server.baseUrl).pathname
         .split("/")
         .at(-1)!
